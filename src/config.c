@@ -1,0 +1,706 @@
+/*
+ * config.c - defaults, one setter per key (config_set) shared by the INI
+ * file and the command line, the file loader on top of inih, cross-key
+ * validation, and the value parsers (durations, sizes, prefixes, pins).
+ *
+ * inih reads the file through our own line reader.  The reader counts
+ * lines (so every error carries FILE:LINE), refuses lines longer than
+ * inih's buffer instead of letting it split them, strips leading blanks
+ * (so indented keys are keys, never inih's multi-line continuations),
+ * rejects unknown [sections] even when empty, and stops at the first
+ * error our handler reports.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+#include <mbedtls/base64.h>
+#include <mbedtls/platform_util.h>
+
+#include "config.h"
+
+enum config_type {
+	CONFIG_IFNAME,		/* interface name */
+	CONFIG_INT,		/* int, min..max */
+	CONFIG_UINT,		/* unsigned, min..max */
+	CONFIG_PREFIX4,		/* ipv4 address/prefix */
+	CONFIG_PREFIX6,		/* ipv6 address/prefix */
+	CONFIG_URL,		/* the upstream URL */
+	CONFIG_DURATION,	/* unsigned ms, min..max */
+	CONFIG_SIZE,		/* size_t bytes, min..max */
+	CONFIG_PATH,		/* char[max]; empty = unset */
+	CONFIG_BOOL,		/* yes/no */
+	CONFIG_PIN,		/* SHA-256 pin; empty = unset */
+	CONFIG_LOG_LEVEL,	/* debug/info/warn/error */
+};
+
+struct config_key {
+	const char		*section;
+	const char		*name;
+	enum config_type	 type;
+	size_t			 off;		/* into struct config */
+	long long		 min;
+	long long		 max;		/* for CONFIG_PATH: the size */
+	const char		*expect;	/* for error messages */
+};
+
+#define OFF(field)	offsetof(struct config, field)
+#define SIZE(field)	sizeof(((struct config *)NULL)->field)
+
+static const struct config_key config_keys[] = {
+	{ "tun", "name", CONFIG_IFNAME, OFF(tun_name), 0, 0,
+	    "an interface name of 1..15 characters without `/', `:' or "
+	    "blanks" },
+	{ "tun", "mtu", CONFIG_INT, OFF(mtu), 576, 65535,
+	    "an integer 576..65535" },
+	{ "tun", "ipv4", CONFIG_PREFIX4, 0, 0, 0,
+	    "an IPv4 address with an optional /0..32" },
+	{ "tun", "ipv6", CONFIG_PREFIX6, 0, 0, 0,
+	    "an IPv6 address with an optional /0..128" },
+	{ "tun", "fd", CONFIG_INT, OFF(tun_fd), -1, INT_MAX,
+	    "an integer -1..2147483647" },
+
+	{ "upstream", "url", CONFIG_URL, 0, 0, 0, NULL },
+	{ "upstream", "connect_timeout", CONFIG_DURATION,
+	    OFF(connect_timeout_ms), 1, UINT_MAX,
+	    "a duration like 250ms, 10s, 5m or 1h, more than 0" },
+	{ "upstream", "ca_file", CONFIG_PATH, OFF(ca_file), 0,
+	    SIZE(ca_file), NULL },
+	{ "upstream", "server_name", CONFIG_PATH, OFF(server_name), 0,
+	    SIZE(server_name), NULL },
+	{ "upstream", "verify", CONFIG_BOOL, OFF(verify), 0, 0,
+	    "yes, no or none" },
+	{ "upstream", "client_cert", CONFIG_PATH, OFF(client_cert), 0,
+	    SIZE(client_cert), NULL },
+	{ "upstream", "client_key", CONFIG_PATH, OFF(client_key), 0,
+	    SIZE(client_key), NULL },
+	{ "upstream", "pin_sha256", CONFIG_PIN, 0, 0, 0,
+	    "64 hex digits or the base64 of 32 bytes" },
+
+	{ "limits", "max_flows", CONFIG_UINT, OFF(max_flows), 1, 1000000,
+	    "an integer 1..1000000" },
+	{ "limits", "idle_timeout", CONFIG_DURATION, OFF(idle_timeout_ms),
+	    0, UINT_MAX, "a duration like 250ms, 10s, 5m or 1h, 0 for never" },
+	{ "limits", "flow_buffer", CONFIG_SIZE, OFF(flow_buffer),
+	    16 * 1024, 64 * 1024 * 1024, "a size 16k..64m" },
+
+	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
+	    "debug, info, warn or error" },
+};
+#define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* State of one config_load(), shared by the reader and the handler. */
+struct config_load {
+	struct config	*c;
+	const char	*path;
+	FILE		*f;
+	char		*line;		/* getline() buffer */
+	size_t		 linecap;
+	int		 lineno;	/* lines handed to inih so far */
+	int		 err_line;	/* line of our first error, 0: none */
+	char		 msg[CONFIG_ERR_MAX];	/* and its message */
+};
+
+/* Format an error into err (if there is room) and return -1. */
+static int __attribute__((format(printf, 3, 4)))
+config_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->tun_name, sizeof(c->tun_name), "sluice0");
+	c->mtu = 1500;
+	c->ipv4_prefix = 32;
+	c->ipv6_prefix = 128;
+	c->tun_fd = -1;
+	c->connect_timeout_ms = 10 * 1000;
+	c->verify = true;
+	c->max_flows = 4096;
+	c->idle_timeout_ms = 5 * 60 * 1000;
+	c->flow_buffer = 256 * 1024;
+	c->log_level = LOG_LEVEL_INFO;
+}
+
+/* Parse a decimal integer, optionally negative, into min..max. */
+static bool
+config_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	unsigned long long	v = 0, limit;
+	bool			neg = false;
+
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	if (*s == '\0')
+		return false;
+	limit = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v > (limit - (unsigned long long)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (unsigned long long)(*s - '0');
+	}
+	if (neg)
+		*out = v == 0 ? 0 : -(long long)(v - 1) - 1;
+	else
+		*out = (long long)v;
+	return *out >= min && *out <= max;
+}
+
+/*
+ * Read the leading decimal digits of *sp into *v, advancing *sp; false if
+ * there are none or the number exceeds limit.
+ */
+static bool
+config_parse_digits(const char **sp, unsigned long long limit,
+    unsigned long long *v)
+{
+	const char	*s = *sp;
+
+	*v = 0;
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (*v > (limit - (unsigned long long)(*s - '0')) / 10)
+			return false;
+		*v = *v * 10 + (unsigned long long)(*s - '0');
+	}
+	*sp = s;
+	return true;
+}
+
+bool
+config_parse_duration(const char *s, unsigned *ms)
+{
+	unsigned long long	v, mult;
+
+	if (s == NULL || !config_parse_digits(&s, UINT_MAX, &v))
+		return false;
+	if (*s == '\0' || strcasecmp(s, "s") == 0)
+		mult = 1000;
+	else if (strcasecmp(s, "ms") == 0)
+		mult = 1;
+	else if (strcasecmp(s, "m") == 0)
+		mult = 60 * 1000;
+	else if (strcasecmp(s, "h") == 0)
+		mult = 60 * 60 * 1000;
+	else
+		return false;
+	if (v > UINT_MAX / mult)
+		return false;
+	*ms = (unsigned)(v * mult);
+	return true;
+}
+
+bool
+config_parse_size(const char *s, size_t *bytes)
+{
+	unsigned long long	v, mult;
+
+	if (s == NULL || !config_parse_digits(&s, SIZE_MAX, &v))
+		return false;
+	if (*s == '\0')
+		mult = 1;
+	else if (strcasecmp(s, "k") == 0)
+		mult = 1024;
+	else if (strcasecmp(s, "m") == 0)
+		mult = 1024 * 1024;
+	else if (strcasecmp(s, "g") == 0)
+		mult = 1024 * 1024 * 1024;
+	else
+		return false;
+	if (v > SIZE_MAX / mult)
+		return false;
+	*bytes = (size_t)(v * mult);
+	return true;
+}
+
+bool
+config_parse_prefix(const char *s, int family, void *addr, int *prefix)
+{
+	unsigned char		 tmp[sizeof(struct in6_addr)];
+	char			 buf[INET6_ADDRSTRLEN];
+	const char		*slash, *p;
+	unsigned long long	 v;
+	size_t			 n;
+	int			 max;
+
+	if (s == NULL)
+		return false;
+	if (family == AF_INET)
+		max = 32;
+	else if (family == AF_INET6)
+		max = 128;
+	else
+		return false;
+
+	slash = strchr(s, '/');
+	n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (inet_pton(family, buf, tmp) != 1)
+		return false;
+
+	v = (unsigned long long)max;
+	if (slash != NULL) {
+		p = slash + 1;
+		if (!config_parse_digits(&p, 1000, &v) || *p != '\0' ||
+		    v > (unsigned long long)max)
+			return false;
+	}
+	memcpy(addr, tmp, family == AF_INET ? sizeof(struct in_addr) :
+	    sizeof(struct in6_addr));
+	*prefix = (int)v;
+	return true;
+}
+
+/* Value of one hex digit, or -1. */
+static int
+config_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* 64 hex digits, optionally with a ':' between byte pairs. */
+static bool
+config_parse_pin_hex(const char *s, unsigned char out[32])
+{
+	int	i, hi, lo;
+
+	for (i = 0; i < 32; i++) {
+		if (i > 0 && *s == ':')
+			s++;
+		if ((hi = config_hex_value(s[0])) < 0 ||
+		    (lo = config_hex_value(s[1])) < 0)
+			return false;
+		out[i] = (unsigned char)(hi << 4 | lo);
+		s += 2;
+	}
+	return *s == '\0';
+}
+
+/* Standard base64 of 32 bytes: 43 characters, then an optional '='. */
+static bool
+config_parse_pin_base64(const char *s, unsigned char out[32])
+{
+	unsigned char	buf[48], dec[48];
+	size_t		n, i, olen;
+	char		c;
+
+	n = strlen(s);
+	if (n == 44 && s[43] == '=')
+		n = 43;
+	if (n != 43)
+		return false;
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return false;
+		buf[i] = (unsigned char)c;
+	}
+	buf[n++] = '=';
+	if (mbedtls_base64_decode(dec, sizeof(dec), &olen, buf, n) != 0 ||
+	    olen != 32)
+		return false;
+	memcpy(out, dec, 32);
+	return true;
+}
+
+bool
+config_parse_pin(const char *s, unsigned char out[32])
+{
+	unsigned char	tmp[32];
+
+	if (s == NULL)
+		return false;
+	if (!config_parse_pin_hex(s, tmp) && !config_parse_pin_base64(s, tmp))
+		return false;
+	memcpy(out, tmp, sizeof(tmp));
+	return true;
+}
+
+/* yes/no in its usual spellings; "none" is no (verify = none). */
+static bool
+config_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on" };
+	static const char *const no[] = { "no", "false", "off", "none" };
+	size_t	i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+	}
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A name the kernel accepts for a network interface. */
+static bool
+config_valid_ifname(const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n == 0 || n >= IFNAMSIZ)
+		return false;
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	return strcspn(s, "/: \t\n\r\f\v") == n;
+}
+
+/* Find the key, or explain why there is none. */
+static const struct config_key *
+config_find_key(const char *section, const char *key, char *err,
+    size_t errlen)
+{
+	bool	known_section = false;
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NKEYS; i++) {
+		if (strcmp(config_keys[i].section, section) != 0)
+			continue;
+		known_section = true;
+		if (strcmp(config_keys[i].name, key) == 0)
+			return &config_keys[i];
+	}
+	if (*section == '\0')
+		config_error(err, errlen, "key `%s' outside any section", key);
+	else if (!known_section)
+		config_error(err, errlen, "unknown section [%s]", section);
+	else
+		config_error(err, errlen, "unknown key `%s' in section [%s]",
+		    key, section);
+	return NULL;
+}
+
+/* True if [name] is a section we know. */
+static bool
+config_known_section(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NKEYS; i++) {
+		if (strcmp(config_keys[i].section, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The url key: parse into a scratch copy so a bad URL changes nothing. */
+static int
+config_set_url(struct config *c, const char *value, char *err,
+    size_t errlen)
+{
+	struct url	u;
+	char		why[CONFIG_ERR_MAX];
+	int		rc = 0;
+
+	if (url_parse(value, &u, why, sizeof(why))) {
+		c->upstream = u;
+		c->has_upstream = true;
+	} else
+		rc = config_error(err, errlen, "bad value for url: %s", why);
+	mbedtls_platform_zeroize(&u, sizeof(u));
+	return rc;
+}
+
+int
+config_set(struct config *c, const char *section, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	const struct config_key	*k;
+	char			*field;
+	long long		 ll;
+	unsigned		 ms;
+	size_t			 sz;
+	bool			 b;
+	enum log_level		 level;
+
+	if (section == NULL)
+		section = "";
+	if (value == NULL)
+		value = "";
+	if ((k = config_find_key(section, key, err, errlen)) == NULL)
+		return -1;
+	field = (char *)c + k->off;
+
+	switch (k->type) {
+	case CONFIG_IFNAME:
+		if (!config_valid_ifname(value))
+			goto bad;
+		snprintf(c->tun_name, sizeof(c->tun_name), "%s", value);
+		break;
+	case CONFIG_INT:
+		if (!config_parse_int(value, k->min, k->max, &ll))
+			goto bad;
+		*(int *)(void *)field = (int)ll;
+		break;
+	case CONFIG_UINT:
+		if (!config_parse_int(value, k->min, k->max, &ll))
+			goto bad;
+		*(unsigned *)(void *)field = (unsigned)ll;
+		break;
+	case CONFIG_PREFIX4:
+		if (!config_parse_prefix(value, AF_INET, &c->ipv4,
+		    &c->ipv4_prefix))
+			goto bad;
+		c->has_ipv4 = true;
+		break;
+	case CONFIG_PREFIX6:
+		if (!config_parse_prefix(value, AF_INET6, &c->ipv6,
+		    &c->ipv6_prefix))
+			goto bad;
+		c->has_ipv6 = true;
+		break;
+	case CONFIG_URL:
+		return config_set_url(c, value, err, errlen);
+	case CONFIG_DURATION:
+		if (!config_parse_duration(value, &ms) ||
+		    ms < (unsigned long long)k->min ||
+		    ms > (unsigned long long)k->max)
+			goto bad;
+		*(unsigned *)(void *)field = ms;
+		break;
+	case CONFIG_SIZE:
+		if (!config_parse_size(value, &sz) ||
+		    sz < (unsigned long long)k->min ||
+		    sz > (unsigned long long)k->max)
+			goto bad;
+		*(size_t *)(void *)field = sz;
+		break;
+	case CONFIG_PATH:
+		if (strlen(value) >= (size_t)k->max)
+			return config_error(err, errlen, "bad value `%.64s...' "
+			    "for %s: longer than %lld bytes", value, key,
+			    k->max - 1);
+		snprintf(field, (size_t)k->max, "%s", value);
+		break;
+	case CONFIG_BOOL:
+		if (!config_parse_bool(value, &b))
+			goto bad;
+		*(bool *)(void *)field = b;
+		break;
+	case CONFIG_PIN:
+		if (*value == '\0') {
+			c->has_pin = false;
+			memset(c->pin_sha256, 0, sizeof(c->pin_sha256));
+			break;
+		}
+		if (!config_parse_pin(value, c->pin_sha256))
+			goto bad;
+		c->has_pin = true;
+		break;
+	case CONFIG_LOG_LEVEL:
+		if (!log_level_parse(value, &level))
+			goto bad;
+		c->log_level = level;
+		break;
+	}
+	return 0;
+
+bad:
+	return config_error(err, errlen, "bad value `%s' for %s: expected %s",
+	    value, key, k->expect);
+}
+
+/* inih's handler: set one key, remember the first error. */
+#if INI_HANDLER_LINENO
+static int
+config_ini_value_cb(void *arg, const char *section, const char *name,
+    const char *value, int lineno)
+#else
+static int
+config_ini_value_cb(void *arg, const char *section, const char *name,
+    const char *value)
+#endif
+{
+	struct config_load	*cl = arg;
+
+#if INI_HANDLER_LINENO
+	(void)lineno;		/* ours counts every line the same way */
+#endif
+	if (cl->err_line != 0)
+		return 1;
+	if (config_set(cl->c, section, name, value, cl->msg,
+	    sizeof(cl->msg)) == 0)
+		return 1;
+	cl->err_line = cl->lineno;
+	return 0;
+}
+
+/* Record an error for the current line; the reader then stops. */
+static void __attribute__((format(printf, 2, 3)))
+config_load_error(struct config_load *cl, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cl->msg, sizeof(cl->msg), fmt, ap);
+	va_end(ap);
+	cl->err_line = cl->lineno;
+}
+
+/* Read line n (1-based) of cl->f again, trimmed, into buf; false if gone. */
+static bool
+config_load_reread(struct config_load *cl, int n, char *buf, size_t len)
+{
+	char	*s;
+	size_t	 n2;
+	int	 i;
+
+	rewind(cl->f);
+	for (i = 0; i < n; i++) {
+		if (getline(&cl->line, &cl->linecap, cl->f) < 0)
+			return false;
+	}
+	s = cl->line + strspn(cl->line, " \t");
+	n2 = strlen(s);
+	while (n2 > 0 && strchr(" \t\r\n", s[n2 - 1]) != NULL)
+		s[--n2] = '\0';
+	snprintf(buf, len, "%s", s);
+	return true;
+}
+
+/*
+ * inih's reader (fgets-like): hand over one whole line, without its
+ * leading blanks, or NULL to stop at EOF or after an error.
+ */
+static char *
+config_ini_read_cb(char *str, int num, void *arg)
+{
+	struct config_load	*cl = arg;
+	ssize_t			 n;
+	size_t			 len;
+	char			*s, *end;
+
+	if (cl->err_line != 0)
+		return NULL;
+	if ((n = getline(&cl->line, &cl->linecap, cl->f)) < 0)
+		return NULL;
+	cl->lineno++;
+	if (memchr(cl->line, '\0', (size_t)n) != NULL) {
+		config_load_error(cl, "NUL byte in line");
+		return NULL;
+	}
+	s = cl->line + strspn(cl->line, " \t");
+	len = strlen(s);
+	if (num < 1 || len >= (size_t)num) {
+		config_load_error(cl, "line longer than %d bytes", num - 1);
+		return NULL;
+	}
+
+	/* Catch an unknown section even when no key follows it. */
+	if (*s == '[' && (end = strchr(s, ']')) != NULL) {
+		*end = '\0';
+		if (!config_known_section(s + 1)) {
+			config_load_error(cl, "unknown section [%s]", s + 1);
+			return NULL;
+		}
+		*end = ']';
+	}
+	memcpy(str, s, len + 1);
+	return str;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct config_load	 cl;
+	char			 text[256];
+	int			 rc, ret = -1;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.c = c;
+	cl.path = path;
+	if ((cl.f = fopen(path, "r")) == NULL)
+		return config_error(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+
+	rc = ini_parse_stream(config_ini_read_cb, &cl, config_ini_value_cb,
+	    &cl);
+	if (rc == -2) {
+		config_error(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	if (ferror(cl.f)) {
+		config_error(err, errlen, "%s: read error: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (rc > 0 && (cl.err_line == 0 || rc < cl.err_line)) {
+		/* A syntax error inih found itself, before any of ours. */
+		if (!config_load_reread(&cl, rc, text, sizeof(text)))
+			config_error(err, errlen, "%s:%d: syntax error", path,
+			    rc);
+		else if (text[0] == '[')
+			config_error(err, errlen, "%s:%d: bad section header "
+			    "`%s': expected [name]", path, rc, text);
+		else
+			config_error(err, errlen, "%s:%d: expected key = "
+			    "value, not `%s'", path, rc, text);
+		goto out;
+	}
+	if (cl.err_line != 0) {
+		config_error(err, errlen, "%s:%d: %s", path, cl.err_line,
+		    cl.msg);
+		goto out;
+	}
+	ret = 0;
+
+out:
+	if (cl.line != NULL) {
+		mbedtls_platform_zeroize(cl.line, cl.linecap);
+		free(cl.line);
+	}
+	fclose(cl.f);
+	return ret;
+}
+
+int
+config_validate(const struct config *c, char *err, size_t errlen)
+{
+	if (!c->has_upstream)
+		return config_error(err, errlen,
+		    "no upstream: set [upstream] url or --upstream");
+	if ((c->client_cert[0] == '\0') != (c->client_key[0] == '\0'))
+		return config_error(err, errlen,
+		    "client_cert and client_key must be set together");
+	return 0;
+}

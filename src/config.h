@@ -1,0 +1,88 @@
+/*
+ * config.h - sluice's configuration: one struct, filled from defaults, an
+ * INI file (inih) and command-line overrides, in that order.
+ *
+ * Every setting has one setter, config_set(), used by the file parser and by
+ * the command line alike, so both accept exactly the same values.
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "url.h"
+
+#define CONFIG_ERR_MAX	512
+
+struct config {
+	/* [tun] */
+	char		tun_name[IFNAMSIZ];	/* default "sluice0" */
+	int		mtu;			/* default 1500; 576..65535 */
+	bool		has_ipv4;
+	struct in_addr	ipv4;
+	int		ipv4_prefix;		/* 0..32 */
+	bool		has_ipv6;
+	struct in6_addr	ipv6;
+	int		ipv6_prefix;		/* 0..128 */
+	int		tun_fd;			/* -1: open/create by name */
+
+	/* [upstream] */
+	bool		has_upstream;
+	struct url	upstream;
+	unsigned	connect_timeout_ms;	/* default 10s */
+	/* TLS (socks5+tls://, https://) */
+	char		ca_file[256];		/* default: system bundle */
+	char		server_name[256];	/* default: the URL host */
+	bool		verify;			/* default true; "verify = none" */
+	char		client_cert[256];
+	char		client_key[256];
+	bool		has_pin;
+	unsigned char	pin_sha256[32];
+
+	/* [limits] */
+	unsigned	max_flows;		/* default 4096 */
+	unsigned	idle_timeout_ms;	/* default 5m; 0 = never */
+	size_t		flow_buffer;		/* default 256k; 16k..64m */
+
+	/* [log] */
+	enum log_level	log_level;		/* default info */
+};
+
+/* Fill in every default. */
+void config_defaults(struct config *c);
+
+/*
+ * Set one key.  Returns 0, or -1 with a message in err that quotes the
+ * offending text ("unknown key `foo' in section [tun]", "bad value `12x'
+ * for mtu: expected an integer 576..65535"); the url value is never quoted.
+ * An empty value unsets ca_file, server_name, client_cert, client_key and
+ * pin_sha256; for every other key it is an error.
+ */
+int config_set(struct config *c, const char *section, const char *key,
+    const char *value, char *err, size_t errlen);
+
+/*
+ * Parse an INI file into c (on top of what it holds).  Returns 0, or -1
+ * with "FILE:LINE: message" in err (FILE alone when it cannot be opened).
+ * Unknown sections and keys are errors; so is a line longer than inih's
+ * line buffer (199 bytes with Debian's libinih), which is never split.
+ */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Cross-key checks (an upstream is required, ...).  0 or -1 and err. */
+int config_validate(const struct config *c, char *err, size_t errlen);
+
+/* "10s", "250ms", "5m", "1h", bare number = seconds.  false if malformed. */
+bool config_parse_duration(const char *s, unsigned *ms);
+/* "65536", "256k", "4m", "1g" (powers of 1024).  false if malformed. */
+bool config_parse_size(const char *s, size_t *bytes);
+/* "198.18.0.1/24" or "fd00::1/64" into address + prefix.  false if bad. */
+bool config_parse_prefix(const char *s, int family, void *addr, int *prefix);
+/* 64 hex digits or base64 of 32 bytes.  false if malformed. */
+bool config_parse_pin(const char *s, unsigned char out[32]);
+
+#endif

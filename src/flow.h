@@ -1,0 +1,45 @@
+/*
+ * flow.h - the TCP relay: each flow is one lwIP pcb (the client's
+ * connection, terminated in our stack) and one upstream bufferevent.
+ *
+ * A SYN is answered only once the upstream tunnel is open (faithful
+ * connect): if the proxy or the destination refuses, the client gets a RST.
+ * Backpressure both ways with memory per flow bounded by flow_buffer,
+ * half-close passed through, idle timeout, max_flows.
+ */
+#ifndef SLUICE_FLOW_H
+#define SLUICE_FLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct stack;
+struct upstream;
+struct flows;
+
+struct flows_limits {
+	unsigned	max_flows;
+	unsigned	idle_timeout_ms;	/* 0: none */
+	size_t		flow_buffer;
+};
+
+struct flows_stats {
+	uint64_t	accepted;	/* SYNs taken */
+	uint64_t	refused;	/* SYNs answered with RST */
+	uint64_t	over_limit;	/* refused by max_flows */
+	uint64_t	established;	/* tunnels opened */
+	uint64_t	bytes_up;	/* client -> upstream */
+	uint64_t	bytes_down;	/* upstream -> client */
+	unsigned	active;
+};
+
+/* Start taking flows from the stack's catch-all listener.  NULL on error. */
+struct flows	*flows_new(struct event_base *base, struct stack *stack,
+		    struct upstream *up, const struct flows_limits *lim);
+/* Close every flow (clients get a RST) and stop listening.  NULL is ok. */
+void		 flows_free(struct flows *fl);
+void		 flows_get_stats(const struct flows *fl, struct flows_stats *st);
+
+#endif

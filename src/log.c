@@ -1,0 +1,123 @@
+/*
+ * log.c - leveled logging to stderr, with libevent's messages folded in.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+
+enum log_level log_level_current = LOG_LEVEL_INFO;
+
+static const char *const log_names[] = { "debug", "info", "warn", "error" };
+
+/* libevent's internal messages go through our levels. */
+static void
+log_libevent_cb(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	case EVENT_LOG_WARN:
+		log_warnx("libevent: %s", msg);
+		break;
+	default:
+		log_errorx("libevent: %s", msg);
+		break;
+	}
+}
+
+void
+log_init(enum log_level level)
+{
+	log_level_current = level;
+	event_set_log_callback(log_libevent_cb);
+}
+
+bool
+log_level_parse(const char *s, enum log_level *out)
+{
+	for (size_t i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
+		if (strcmp(s, log_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return true;
+		}
+	}
+	if (strcmp(s, "warning") == 0) {
+		*out = LOG_LEVEL_WARN;
+		return true;
+	}
+	return false;
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	if ((unsigned)level < sizeof(log_names) / sizeof(log_names[0]))
+		return log_names[level];
+	return "?";
+}
+
+static void __attribute__((format(printf, 3, 0)))
+log_vemit(enum log_level level, bool with_errno, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	int saved = errno;
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	if (with_errno)
+		fprintf(stderr, "%s.%03ld %s: %s: %s\n", stamp,
+		    ts.tv_nsec / 1000000, log_level_name(level), msg,
+		    strerror(saved));
+	else
+		fprintf(stderr, "%s.%03ld %s: %s\n", stamp,
+		    ts.tv_nsec / 1000000, log_level_name(level), msg);
+	errno = saved;
+}
+
+void
+log_emit(enum log_level level, bool with_errno, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(level, with_errno, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_LEVEL_ERROR, true, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_LEVEL_ERROR, false, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

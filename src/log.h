@@ -1,0 +1,48 @@
+/*
+ * log.h - leveled logging to stderr.
+ *
+ * The level is checked before the arguments are evaluated, so a debug line
+ * on the data path costs one compare when debug logging is off.  Messages
+ * are lowercase, no trailing period, "what: why".  Never log credentials.
+ */
+#ifndef SLUICE_LOG_H
+#define SLUICE_LOG_H
+
+#include <stdbool.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR,
+};
+
+extern enum log_level log_level_current;
+
+/* Set the threshold and route libevent's own messages into our log. */
+void log_init(enum log_level level);
+/* Parse "debug|info|warn|error"; false when unknown. */
+bool log_level_parse(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level level);
+
+void log_emit(enum log_level level, bool with_errno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+#define log_at(lvl, errno_, ...) do {					\
+	if ((lvl) >= log_level_current)					\
+		log_emit((lvl), (errno_), __VA_ARGS__);			\
+} while (0)
+
+#define log_debug(...)	log_at(LOG_LEVEL_DEBUG, false, __VA_ARGS__)
+#define log_info(...)	log_at(LOG_LEVEL_INFO, false, __VA_ARGS__)
+#define log_warnx(...)	log_at(LOG_LEVEL_WARN, false, __VA_ARGS__)
+/* log_warn appends ": <strerror(errno)>" */
+#define log_warn(...)	log_at(LOG_LEVEL_WARN, true, __VA_ARGS__)
+#define log_errorx(...)	log_at(LOG_LEVEL_ERROR, false, __VA_ARGS__)
+#define log_error(...)	log_at(LOG_LEVEL_ERROR, true, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * main.c - command line, configuration merge, start-up and shutdown.
+ *
+ * Order matters: everything that can fail on bad input (config, URL, proxy
+ * name resolution) is checked before the TUN device is touched, and a
+ * signal tears down in reverse order, so the device sluice created is gone
+ * when it exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "flow.h"
+#include "log.h"
+#include "stack.h"
+#include "tun.h"
+#include "upstream.h"
+
+struct main_override {
+	const char	*flag;
+	const char	*section;
+	const char	*key;
+	const char	*value;
+};
+
+/* long options that map 1:1 to a config key */
+static const struct main_key_opt {
+	const char	*name;
+	const char	*section;
+	const char	*key;
+} main_key_opts[] = {
+	{ "upstream",		"upstream",	"url" },
+	{ "connect-timeout",	"upstream",	"connect_timeout" },
+	{ "ca-file",		"upstream",	"ca_file" },
+	{ "server-name",	"upstream",	"server_name" },
+	{ "tls-verify",		"upstream",	"verify" },
+	{ "client-cert",	"upstream",	"client_cert" },
+	{ "client-key",		"upstream",	"client_key" },
+	{ "pin-sha256",		"upstream",	"pin_sha256" },
+	{ "tun",		"tun",		"name" },
+	{ "mtu",		"tun",		"mtu" },
+	{ "ipv4",		"tun",		"ipv4" },
+	{ "ipv6",		"tun",		"ipv6" },
+	{ "tun-fd",		"tun",		"fd" },
+	{ "max-flows",		"limits",	"max_flows" },
+	{ "idle-timeout",	"limits",	"idle_timeout" },
+	{ "flow-buffer",	"limits",	"flow_buffer" },
+	{ "log-level",		"log",		"level" },
+};
+#define MAIN_NKEY_OPTS	(sizeof(main_key_opts) / sizeof(main_key_opts[0]))
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+"usage: sluice [-c FILE] [options]\n"
+"       sluice -t [-c FILE] [options]\n"
+"\n"
+"Relay every TCP flow routed into a TUN device through an upstream proxy.\n"
+"Options override the same keys of the configuration file.\n"
+"\n"
+"  -c, --config FILE         INI configuration file (see sluice.conf(5))\n"
+"  -t, --check-config        validate the configuration and exit 0 or 1\n"
+"      --upstream URL        socks5://[user:pass@]host[:port]            [upstream] url\n"
+"      --connect-timeout DUR proxy connect + handshake limit (10s)       [upstream] connect_timeout\n"
+"      --ca-file FILE        TLS: CA bundle (system bundle)              [upstream] ca_file\n"
+"      --server-name NAME    TLS: SNI and name to verify (URL host)      [upstream] server_name\n"
+"      --tls-verify yes|none TLS: verify the server (yes)                [upstream] verify\n"
+"      --client-cert FILE    TLS: client certificate                     [upstream] client_cert\n"
+"      --client-key FILE     TLS: client key                             [upstream] client_key\n"
+"      --pin-sha256 PIN      TLS: server public key SHA-256 pin          [upstream] pin_sha256\n"
+"      --tun NAME            TUN device, created if missing (sluice0)    [tun] name\n"
+"      --mtu N               TUN MTU, 576..65535 (1500)                  [tun] mtu\n"
+"      --ipv4 ADDR/PREFIX    IPv4 address of the TUN device              [tun] ipv4\n"
+"      --ipv6 ADDR/PREFIX    IPv6 address of the TUN device              [tun] ipv6\n"
+"      --tun-fd N            use this already-open TUN fd                [tun] fd\n"
+"      --max-flows N         concurrent flows; more SYNs get a RST (4096) [limits] max_flows\n"
+"      --idle-timeout DUR    close flows idle this long, 0 = never (5m)  [limits] idle_timeout\n"
+"      --flow-buffer SIZE    buffer per flow and direction (256k)        [limits] flow_buffer\n"
+"      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
+"  -h, --help                this help\n"
+"  -V, --version             print the version\n"
+"\n"
+"Durations: 250ms, 10s, 5m, 1h.  Sizes: 65536, 256k, 4m.\n"
+"sluice adds no routes: route what should go through the proxy into the\n"
+"TUN device yourself, and keep the route to the proxy outside it.\n"
+"TLS upstreams (socks5+tls://, https://) and http:// are not supported yet.\n");
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	(void)what;
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopexit(base, NULL);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct option longopts[MAIN_NKEY_OPTS + 5];
+	struct main_override *ov;
+	struct config c;
+	const char *conf_path = NULL;
+	char err[CONFIG_ERR_MAX + 64];
+	bool check_only = false;
+	int ch, idx, nov = 0, rc = 1;
+	struct event_base *base = NULL;
+	struct event *sigint = NULL, *sigterm = NULL;
+	struct upstream *up = NULL;
+	struct tun tun = { .fd = -1 };
+	struct stack *stack = NULL;
+	struct flows *flows = NULL;
+	struct flows_limits lim;
+	char upname[URL_HOST_MAX + 32];
+
+	memset(longopts, 0, sizeof(longopts));
+	for (size_t i = 0; i < MAIN_NKEY_OPTS; i++) {
+		longopts[i].name = main_key_opts[i].name;
+		longopts[i].has_arg = required_argument;
+		longopts[i].val = 1000 + (int)i;
+	}
+	longopts[MAIN_NKEY_OPTS + 0] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[MAIN_NKEY_OPTS + 1] = (struct option){ "check-config", no_argument, NULL, 't' };
+	longopts[MAIN_NKEY_OPTS + 2] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[MAIN_NKEY_OPTS + 3] = (struct option){ "version", no_argument, NULL, 'V' };
+
+	if ((ov = calloc((size_t)argc, sizeof(*ov))) == NULL)
+		fatal("calloc");
+	while ((ch = getopt_long(argc, argv, "c:thV", longopts, &idx)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'h':
+			main_usage(stdout);
+			free(ov);
+			return 0;
+		case 'V':
+			printf("sluice %s\n", SLUICE_VERSION);
+			free(ov);
+			return 0;
+		default:
+			if (ch >= 1000 && ch < 1000 + (int)MAIN_NKEY_OPTS) {
+				const struct main_key_opt *k =
+				    &main_key_opts[ch - 1000];
+				ov[nov++] = (struct main_override){ k->name,
+				    k->section, k->key, optarg };
+				break;
+			}
+			main_usage(stderr);
+			free(ov);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluice: unexpected argument `%s'\n", argv[optind]);
+		free(ov);
+		return 1;
+	}
+
+	/* defaults, then the file, then the command line */
+	config_defaults(&c);
+	if (conf_path != NULL && config_load(&c, conf_path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sluice: %s\n", err);
+		goto out;
+	}
+	for (int i = 0; i < nov; i++) {
+		char e[CONFIG_ERR_MAX];
+
+		if (config_set(&c, ov[i].section, ov[i].key, ov[i].value, e,
+		    sizeof(e)) == -1) {
+			fprintf(stderr, "sluice: --%s: %s\n", ov[i].flag, e);
+			goto out;
+		}
+	}
+	if (config_validate(&c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sluice: %s%s%s\n", conf_path ? conf_path : "",
+		    conf_path ? ": " : "", err);
+		goto out;
+	}
+	if (check_only) {
+		printf("sluice: configuration ok\n");
+		rc = 0;
+		goto out;
+	}
+	log_init(c.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((base = event_base_new()) == NULL) {
+		log_errorx("event_base_new failed");
+		goto out;
+	}
+	/* the proxy must resolve before the TUN device is touched */
+	if ((up = upstream_new(base, &c, err, sizeof(err))) == NULL) {
+		log_errorx("%s", err);
+		goto out;
+	}
+	if (c.tun_fd >= 0) {
+		if (tun_adopt(&tun, c.tun_fd) == -1)
+			goto out;
+	} else {
+		if (tun_open(&tun, c.tun_name) == -1)
+			goto out;
+		if (tun_set_mtu(&tun, c.mtu) == -1 ||
+		    (c.has_ipv4 && tun_add_ipv4(&tun, &c.ipv4, c.ipv4_prefix) == -1) ||
+		    (c.has_ipv6 && tun_add_ipv6(&tun, &c.ipv6, c.ipv6_prefix) == -1) ||
+		    tun_up(&tun) == -1)
+			goto out;
+	}
+	if ((stack = stack_new(base, tun.fd, c.mtu)) == NULL)
+		goto out;
+	lim.max_flows = c.max_flows;
+	lim.idle_timeout_ms = c.idle_timeout_ms;
+	lim.flow_buffer = c.flow_buffer;
+	if ((flows = flows_new(base, stack, up, &lim)) == NULL)
+		goto out;
+
+	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
+	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
+	if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) == -1 ||
+	    evsignal_add(sigterm, NULL) == -1) {
+		log_errorx("cannot install signal handlers");
+		goto out;
+	}
+	log_info("ready: tun %s mtu %d, upstream %s", tun.name, c.mtu,
+	    url_redacted(&c.upstream, upname, sizeof(upname)));
+	if (event_base_dispatch(base) == -1)
+		log_errorx("event loop failed");
+	else
+		rc = 0;
+out:
+	flows_free(flows);
+	stack_free(stack);
+	tun_close(&tun);
+	upstream_free(up);
+	if (sigint != NULL)
+		event_free(sigint);
+	if (sigterm != NULL)
+		event_free(sigterm);
+	if (base != NULL)
+		event_base_free(base);
+	explicit_bzero(&c, sizeof(c));
+	free(ov);
+	return rc;
+}

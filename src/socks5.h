@@ -1,0 +1,73 @@
+/*
+ * socks5.h - the client side of SOCKS5 (RFC 1928) and its username/password
+ * sub-negotiation (RFC 1929), as pure functions over bytes.
+ *
+ * Builders write a message into buf and return its length (0 if it does not
+ * fit or an argument is invalid).  Parsers look at the bytes received so far
+ * and return SOCKS5_MORE (need more bytes; nothing consumed), SOCKS5_OK
+ * (*used set to the length of the message) or SOCKS5_FAIL (*why set to a
+ * static reason).  They may be called again with a longer buffer after
+ * SOCKS5_MORE, so a driver can feed them byte by byte.
+ */
+#ifndef SLUICE_SOCKS5_H
+#define SLUICE_SOCKS5_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum socks5_status {
+	SOCKS5_MORE,
+	SOCKS5_OK,
+	SOCKS5_FAIL,
+};
+
+#define SOCKS5_METHOD_NONE	0x00
+#define SOCKS5_METHOD_USERPASS	0x02
+#define SOCKS5_METHOD_REFUSED	0xff
+
+#define SOCKS5_REP_SUCCEEDED		0x00
+#define SOCKS5_REP_GENERAL_FAILURE	0x01
+#define SOCKS5_REP_NOT_ALLOWED		0x02
+#define SOCKS5_REP_NET_UNREACHABLE	0x03
+#define SOCKS5_REP_HOST_UNREACHABLE	0x04
+#define SOCKS5_REP_CONN_REFUSED		0x05
+#define SOCKS5_REP_TTL_EXPIRED		0x06
+#define SOCKS5_REP_CMD_UNSUPPORTED	0x07
+#define SOCKS5_REP_ATYP_UNSUPPORTED	0x08
+
+/* Largest message any builder writes (auth request: 3 + 255 + 255). */
+#define SOCKS5_MSG_MAX	513
+
+/* Greeting: VER 5, offering no-auth, or only user/pass when with_auth. */
+size_t socks5_build_greeting(uint8_t *buf, size_t cap, bool with_auth);
+/* Method selection reply; *method gets the chosen method. */
+enum socks5_status socks5_parse_method(const uint8_t *buf, size_t len,
+    bool with_auth, uint8_t *method, size_t *used, const char **why);
+
+/* RFC 1929 request: user and pass each 1..255 bytes. */
+size_t socks5_build_auth(uint8_t *buf, size_t cap, const char *user,
+    const char *pass);
+/* RFC 1929 reply: SOCKS5_OK only when STATUS is 0. */
+enum socks5_status socks5_parse_auth(const uint8_t *buf, size_t len,
+    size_t *used, const char **why);
+
+/* CONNECT to an IPv4 or IPv6 socket address (AF_INET/AF_INET6). */
+size_t socks5_build_connect(uint8_t *buf, size_t cap,
+    const struct sockaddr *dst);
+/* CONNECT to a domain name (1..255 bytes) and port. */
+size_t socks5_build_connect_name(uint8_t *buf, size_t cap, const char *name,
+    uint16_t port);
+/*
+ * CONNECT reply.  Checks VER, RSV and ATYP strictly and skips BND.ADDR and
+ * BND.PORT.  *rep gets the REP field whenever the first two bytes are in;
+ * a non-zero REP is SOCKS5_FAIL with *why = socks5_rep_str(rep).
+ */
+enum socks5_status socks5_parse_connect(const uint8_t *buf, size_t len,
+    uint8_t *rep, size_t *used, const char **why);
+
+/* Text for a REP code, e.g. "connection refused". */
+const char *socks5_rep_str(uint8_t rep);
+
+#endif

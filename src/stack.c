@@ -1,0 +1,395 @@
+/*
+ * stack.c - lwIP on a TUN fd, driven by libevent.
+ *
+ * Input: one persistent read event; each wakeup reads up to STACK_RX_BATCH
+ * packets straight into pool pbufs (readv over the pbuf chain, no copy) and
+ * hands them to ip_input.  Output: netif->output/output_ip6 write the pbuf
+ * chain with one writev.  Timers: sys_check_timeouts() every
+ * TCP_TMR_INTERVAL from a persistent libevent timer.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lwip/init.h"
+#include "lwip/ip.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/stats.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+
+#include "log.h"
+#include "stack.h"
+
+#define STACK_RX_BATCH	64
+#define STACK_IOV_MAX	32
+
+struct stack {
+	struct event_base	*base;
+	int			 fd;
+	int			 mtu;
+	struct netif		 netif;
+	struct event		*rx_ev;
+	struct event		*timer_ev;
+	struct tcp_pcb		*listener;
+	struct stack_stats	 st;
+	bool			 rx_error_logged;
+	bool			 tx_error_logged;
+};
+
+/* lwIP is a single global instance: one stack per process */
+static struct stack *stack_current;
+static bool stack_lwip_ready;
+
+/* ---- lwIP platform hooks (arch/cc.h, NO_SYS) ------------------------- */
+
+u32_t sys_now(void);
+
+u32_t
+sys_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+void
+sluice_lwip_diag(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_debug("lwip: %s", buf);
+}
+
+void
+sluice_lwip_assert(const char *msg, const char *file, int line)
+{
+	log_errorx("lwip: assertion \"%s\" failed at %s:%d", msg, file, line);
+	abort();
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Write one packet (a pbuf chain) to the TUN fd. */
+static err_t
+stack_write(struct stack *s, struct pbuf *p)
+{
+	struct iovec iov[STACK_IOV_MAX];
+	struct pbuf *q;
+	int n = 0;
+	ssize_t w;
+
+	for (q = p; q != NULL && n < STACK_IOV_MAX; q = q->next) {
+		iov[n].iov_base = q->payload;
+		iov[n].iov_len = q->len;
+		n++;
+	}
+	if (q != NULL) {
+		/* absurdly long chain: flatten it */
+		static unsigned char flat[65536];
+		pbuf_copy_partial(p, flat, p->tot_len, 0);
+		iov[0].iov_base = flat;
+		iov[0].iov_len = p->tot_len;
+		n = 1;
+	}
+	w = writev(s->fd, iov, n);
+	if (w < 0) {
+		s->st.tx_dropped++;
+		if (!s->tx_error_logged && errno != EAGAIN && errno != ENOBUFS) {
+			log_warn("tun: write");
+			s->tx_error_logged = true;
+		}
+		/* TCP retransmits; nothing else to do */
+		return ERR_OK;
+	}
+	s->st.tx_packets++;
+	s->st.tx_bytes += (uint64_t)w;
+	return ERR_OK;
+}
+
+static err_t
+stack_netif_output4_cb(struct netif *netif, struct pbuf *p,
+    const ip4_addr_t *dst)
+{
+	(void)dst;
+	return stack_write(netif->state, p);
+}
+
+static err_t
+stack_netif_output6_cb(struct netif *netif, struct pbuf *p,
+    const ip6_addr_t *dst)
+{
+	(void)dst;
+	return stack_write(netif->state, p);
+}
+
+static err_t
+stack_netif_init_cb(struct netif *netif)
+{
+	struct stack *s = netif->state;
+
+	netif->name[0] = 't';
+	netif->name[1] = 'n';
+	netif->mtu = (u16_t)(s->mtu > 65535 ? 65535 : s->mtu);
+	netif->output = stack_netif_output4_cb;
+	netif->output_ip6 = stack_netif_output6_cb;
+	netif->flags = NETIF_FLAG_ACCEPT_ANY;
+	return ERR_OK;
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+/* Read and discard one packet when no pbuf is free. */
+static bool
+stack_rx_discard(struct stack *s)
+{
+	unsigned char scratch[2048];
+	ssize_t n = read(s->fd, scratch, sizeof(scratch));
+
+	if (n <= 0)
+		return false;
+	s->st.rx_dropped++;
+	return true;
+}
+
+static void
+stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stack *s = arg;
+	struct iovec iov[STACK_IOV_MAX];
+	struct pbuf *p, *q;
+	unsigned char v;
+	ssize_t n;
+	int i, cnt, got = 0;
+
+	(void)what;
+	for (i = 0; i < STACK_RX_BATCH; i++) {
+		p = pbuf_alloc(PBUF_RAW, (u16_t)s->mtu, PBUF_POOL);
+		if (p == NULL) {
+			if (!stack_rx_discard(s))
+				break;
+			continue;
+		}
+		for (q = p, cnt = 0; q != NULL && cnt < STACK_IOV_MAX;
+		    q = q->next, cnt++) {
+			iov[cnt].iov_base = q->payload;
+			iov[cnt].iov_len = q->len;
+		}
+		n = readv(fd, iov, cnt);
+		if (n <= 0) {
+			pbuf_free(p);
+			if (n < 0 && errno != EAGAIN && errno != EINTR &&
+			    !s->rx_error_logged) {
+				log_warn("tun: read");
+				s->rx_error_logged = true;
+			}
+			break;
+		}
+		got++;
+		s->st.rx_packets++;
+		s->st.rx_bytes += (uint64_t)n;
+		pbuf_realloc(p, (u16_t)n);
+		v = ((unsigned char *)p->payload)[0] >> 4;
+		if (v != 4 && v != 6) {
+			s->st.rx_dropped++;
+			pbuf_free(p);
+			continue;
+		}
+		if (s->netif.input(p, &s->netif) != ERR_OK) {
+			s->st.rx_dropped++;
+			pbuf_free(p);
+		}
+	}
+	if (got > 0)
+		s->st.rx_batches++;
+}
+
+static void
+stack_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sys_check_timeouts();
+}
+
+/* A deferred-SYN pcb completed its handshake: nothing to do, the SYN hook
+ * already set it up (lwIP aborts the pcb without an accept callback). */
+static err_t
+stack_accept_cb(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	(void)arg;
+	(void)pcb;
+	(void)err;
+	return ERR_OK;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+struct stack *
+stack_new(struct event_base *base, int tun_fd, int mtu)
+{
+	struct stack *s;
+	struct timeval tv = { 0, TCP_TMR_INTERVAL * 1000 };
+	ip4_addr_t addr, mask;
+
+	if (stack_current != NULL) {
+		log_errorx("stack: lwIP runs one stack per process");
+		return NULL;
+	}
+	if (mtu < 576 || mtu > 65535) {
+		log_errorx("stack: bad mtu %d", mtu);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_error("stack: calloc");
+		return NULL;
+	}
+	s->base = base;
+	s->fd = tun_fd;
+	s->mtu = mtu;
+	if (!stack_lwip_ready) {
+		lwip_init();
+		stack_lwip_ready = true;
+	}
+	/* lwIP routes IPv4 only through a netif with an address; ours takes
+	 * the IPv4 dummy address (RFC 7600), never seen as a flow address */
+	IP4_ADDR(&addr, 192, 0, 0, 8);
+	IP4_ADDR(&mask, 255, 255, 255, 255);
+	if (netif_add(&s->netif, &addr, &mask, NULL, s, stack_netif_init_cb,
+	    ip_input) == NULL) {
+		log_errorx("stack: netif_add failed");
+		goto bad;
+	}
+	netif_set_default(&s->netif);
+	netif_set_up(&s->netif);
+	netif_set_link_up(&s->netif);
+
+	s->rx_ev = event_new(base, tun_fd, EV_READ | EV_PERSIST,
+	    stack_tun_read_cb, s);
+	s->timer_ev = event_new(base, -1, EV_PERSIST, stack_timer_cb, s);
+	if (s->rx_ev == NULL || s->timer_ev == NULL ||
+	    event_add(s->rx_ev, NULL) == -1 ||
+	    event_add(s->timer_ev, &tv) == -1) {
+		log_errorx("stack: cannot add events");
+		goto bad;
+	}
+	stack_current = s;
+	return s;
+bad:
+	if (s->rx_ev != NULL)
+		event_free(s->rx_ev);
+	if (s->timer_ev != NULL)
+		event_free(s->timer_ev);
+	if (s->netif.state == s)
+		netif_remove(&s->netif);
+	free(s);
+	return NULL;
+}
+
+void
+stack_free(struct stack *s)
+{
+	if (s == NULL)
+		return;
+	stack_unlisten(s);
+	if (s->rx_ev != NULL)
+		event_free(s->rx_ev);
+	if (s->timer_ev != NULL)
+		event_free(s->timer_ev);
+	netif_set_down(&s->netif);
+	netif_remove(&s->netif);
+	if (stack_current == s)
+		stack_current = NULL;
+	free(s);
+}
+
+int
+stack_listen_any(struct stack *s, stack_syn_cb cb, void *arg)
+{
+	struct tcp_pcb *pcb, *lpcb;
+
+	if ((pcb = tcp_new_ip_type(IPADDR_TYPE_ANY)) == NULL) {
+		log_errorx("stack: tcp_new failed");
+		return -1;
+	}
+	/* any port: the catch-all takes what no other listener matches; the
+	 * bound port itself is a placeholder */
+	if (tcp_bind(pcb, IP_ANY_TYPE, 0) != ERR_OK) {
+		tcp_abort(pcb);
+		log_errorx("stack: tcp_bind failed");
+		return -1;
+	}
+	if ((lpcb = tcp_listen(pcb)) == NULL) {
+		tcp_abort(pcb);
+		log_errorx("stack: tcp_listen failed");
+		return -1;
+	}
+	tcp_arg(lpcb, arg);
+	tcp_accept(lpcb, stack_accept_cb);
+	tcp_listen_syn(lpcb, cb);
+	tcp_listen_any_port(lpcb);
+	s->listener = lpcb;
+	return 0;
+}
+
+void
+stack_unlisten(struct stack *s)
+{
+	if (s->listener != NULL) {
+		tcp_listen_any_port(NULL);
+		tcp_arg(s->listener, NULL);
+		tcp_close(s->listener);
+		s->listener = NULL;
+	}
+}
+
+void
+stack_set_checksums(struct stack *s, bool generate, bool check)
+{
+	u16_t flags = 0;
+
+	if (generate)
+		flags |= NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_TCP |
+		    NETIF_CHECKSUM_GEN_UDP | NETIF_CHECKSUM_GEN_ICMP |
+		    NETIF_CHECKSUM_GEN_ICMP6;
+	if (check)
+		flags |= NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_TCP |
+		    NETIF_CHECKSUM_CHECK_UDP | NETIF_CHECKSUM_CHECK_ICMP |
+		    NETIF_CHECKSUM_CHECK_ICMP6;
+	NETIF_SET_CHECKSUM_CTRL(&s->netif, flags);
+}
+
+void
+stack_get_stats(const struct stack *s, struct stack_stats *st)
+{
+	*st = s->st;
+	st->ip_dropped = (uint64_t)lwip_stats.ip.drop + lwip_stats.ip6.drop;
+	st->tcp_dropped = lwip_stats.tcp.drop;
+}
+
+const char *
+stack_pcb_addr(const struct tcp_pcb *pcb, bool local, char *buf, unsigned len)
+{
+	const ip_addr_t *a = local ? &pcb->local_ip : &pcb->remote_ip;
+	u16_t port = local ? pcb->local_port : pcb->remote_port;
+	char ip[IPADDR_STRLEN_MAX];
+
+	ipaddr_ntoa_r(a, ip, sizeof(ip));
+	if (IP_IS_V6(a))
+		snprintf(buf, len, "[%s]:%u", ip, port);
+	else
+		snprintf(buf, len, "%s:%u", ip, port);
+	return buf;
+}

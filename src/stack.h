@@ -1,0 +1,59 @@
+/*
+ * stack.h - sluice's glue to lwIP: one netif on a TUN fd, packets read in
+ * batches from a libevent read event, output written straight back to the
+ * fd, lwIP's timers on a libevent timer, and a catch-all TCP listener.
+ *
+ * lwIP is single-instance and not thread-safe: one stack per process, and
+ * every lwIP call happens on the thread that runs the stack's event_base.
+ */
+#ifndef SLUICE_STACK_H
+#define SLUICE_STACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct tcp_pcb;
+struct stack;
+
+/* Counters, for logs, metrics and benchmarks. */
+struct stack_stats {
+	uint64_t	rx_packets;	/* read from the TUN */
+	uint64_t	rx_bytes;
+	uint64_t	rx_dropped;	/* not IPv4/IPv6, truncated, no buffer */
+	uint64_t	rx_batches;	/* wakeups that read >= 1 packet */
+	uint64_t	tx_packets;	/* written to the TUN */
+	uint64_t	tx_bytes;
+	uint64_t	tx_dropped;	/* write failed */
+	uint64_t	ip_dropped;	/* dropped by lwIP's IP layer (bad header, ...) */
+	uint64_t	tcp_dropped;	/* dropped by lwIP's TCP (bad checksum, ...) */
+};
+
+/*
+ * Called for every SYN no other listener takes; the pcb's local address and
+ * port are the original destination.  Return ERR_OK to answer with a
+ * SYN-ACK now, ERR_INPROGRESS to answer later with tcp_syn_release() (or
+ * refuse with tcp_abort()), anything else to refuse with a RST.
+ */
+typedef signed char (*stack_syn_cb)(void *arg, struct tcp_pcb *pcb);
+
+/*
+ * Bring up lwIP on the TUN fd (non-blocking, IFF_TUN|IFF_NO_PI) with the
+ * given MTU.  The fd stays the caller's.  NULL on failure (logged).
+ */
+struct stack	*stack_new(struct event_base *base, int tun_fd, int mtu);
+/* Stop reading, close the listener, shut lwIP's netif down.  NULL is ok. */
+void		 stack_free(struct stack *s);
+/* Accept TCP for any address and port, IPv4 and IPv6.  0 or -1. */
+int		 stack_listen_any(struct stack *s, stack_syn_cb cb, void *arg);
+/* Stop taking new connections (existing pcbs are untouched). */
+void		 stack_unlisten(struct stack *s);
+/* Compute (or not) IP and TCP checksums ourselves (TUN offload tests). */
+void		 stack_set_checksums(struct stack *s, bool generate, bool check);
+void		 stack_get_stats(const struct stack *s, struct stack_stats *st);
+/* "a.b.c.d:port" or "[v6]:port" of a pcb side, for logs. */
+const char	*stack_pcb_addr(const struct tcp_pcb *pcb, bool local,
+		    char *buf, unsigned len);
+
+#endif

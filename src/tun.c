@@ -1,0 +1,198 @@
+/*
+ * tun.c - open and configure a Linux TUN device with plain ioctls (no
+ * netlink needed for MTU, addresses and link state).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tun.h"
+
+/* <linux/ipv6.h>'s in6_ifreq, which clashes with <netinet/in.h> */
+struct tun_in6_ifreq {
+	struct in6_addr	addr;
+	uint32_t	prefixlen;
+	int		ifindex;
+};
+
+static int
+tun_set_nonblock(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+int
+tun_open(struct tun *t, const char *name)
+{
+	struct ifreq ifr;
+	bool existed;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	existed = if_nametoindex(name) != 0;
+
+	if ((t->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1) {
+		log_error("tun: open /dev/net/tun");
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	if (ioctl(t->fd, TUNSETIFF, &ifr) == -1) {
+		log_error("tun: %s: TUNSETIFF", name);
+		goto bad;
+	}
+	if (tun_set_nonblock(t->fd) == -1) {
+		log_error("tun: %s: O_NONBLOCK", name);
+		goto bad;
+	}
+	memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
+	t->name[IFNAMSIZ - 1] = '\0';
+	t->created = !existed;
+	log_debug("tun: %s %s", t->created ? "created" : "attached to", t->name);
+	return 0;
+bad:
+	close(t->fd);
+	t->fd = -1;
+	return -1;
+}
+
+int
+tun_adopt(struct tun *t, int fd)
+{
+	struct ifreq ifr;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) == -1) {
+		log_error("tun: fd %d is not a TUN device", fd);
+		return -1;
+	}
+	if (!(ifr.ifr_flags & IFF_TUN) || !(ifr.ifr_flags & IFF_NO_PI)) {
+		log_errorx("tun: fd %d: need IFF_TUN|IFF_NO_PI", fd);
+		return -1;
+	}
+	if (tun_set_nonblock(fd) == -1) {
+		log_error("tun: fd %d: O_NONBLOCK", fd);
+		return -1;
+	}
+	t->fd = fd;
+	t->adopted = true;
+	memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
+	t->name[IFNAMSIZ - 1] = '\0';
+	return 0;
+}
+
+/* Run one interface ioctl on a throwaway socket of the given family. */
+static int
+tun_ioctl(int family, unsigned long req, void *arg)
+{
+	int s, rc;
+
+	if ((s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	rc = ioctl(s, req, arg);
+	if (rc == -1) {
+		int saved = errno;
+		close(s);
+		errno = saved;
+		return -1;
+	}
+	close(s);
+	return 0;
+}
+
+int
+tun_set_mtu(const struct tun *t, int mtu)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
+	ifr.ifr_mtu = mtu;
+	if (tun_ioctl(AF_INET, SIOCSIFMTU, &ifr) == -1) {
+		log_error("tun: %s: set mtu %d", t->name, mtu);
+		return -1;
+	}
+	return 0;
+}
+
+int
+tun_add_ipv4(const struct tun *t, const struct in_addr *a, int prefix)
+{
+	struct ifreq ifr;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
+	sin->sin_family = AF_INET;
+	sin->sin_addr = *a;
+	if (tun_ioctl(AF_INET, SIOCSIFADDR, &ifr) == -1 && errno != EEXIST) {
+		log_error("tun: %s: set ipv4 address", t->name);
+		return -1;
+	}
+	sin->sin_addr.s_addr = prefix == 0 ? 0 :
+	    htonl(0xffffffffu << (32 - prefix));
+	if (tun_ioctl(AF_INET, SIOCSIFNETMASK, &ifr) == -1) {
+		log_error("tun: %s: set ipv4 netmask /%d", t->name, prefix);
+		return -1;
+	}
+	return 0;
+}
+
+int
+tun_add_ipv6(const struct tun *t, const struct in6_addr *a, int prefix)
+{
+	struct tun_in6_ifreq ifr6;
+
+	memset(&ifr6, 0, sizeof(ifr6));
+	ifr6.addr = *a;
+	ifr6.prefixlen = (uint32_t)prefix;
+	if ((ifr6.ifindex = (int)if_nametoindex(t->name)) == 0) {
+		log_error("tun: %s: ifindex", t->name);
+		return -1;
+	}
+	if (tun_ioctl(AF_INET6, SIOCSIFADDR, &ifr6) == -1 && errno != EEXIST) {
+		log_error("tun: %s: set ipv6 address", t->name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+tun_up(const struct tun *t)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
+	if (tun_ioctl(AF_INET, SIOCGIFFLAGS, &ifr) == -1) {
+		log_error("tun: %s: get flags", t->name);
+		return -1;
+	}
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (tun_ioctl(AF_INET, SIOCSIFFLAGS, &ifr) == -1) {
+		log_error("tun: %s: set up", t->name);
+		return -1;
+	}
+	return 0;
+}
+
+void
+tun_close(struct tun *t)
+{
+	if (t->fd != -1) {
+		close(t->fd);
+		t->fd = -1;
+	}
+}

@@ -1,0 +1,36 @@
+/*
+ * tun.h - the TUN device: open or create it by name (or adopt an open fd),
+ * set its MTU and addresses and bring it up.
+ */
+#ifndef SLUICE_TUN_H
+#define SLUICE_TUN_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+
+struct tun {
+	int		fd;			/* non-blocking; -1 when closed */
+	char		name[IFNAMSIZ];
+	bool		created;		/* we made it; it goes with the fd */
+	bool		adopted;		/* came from --tun-fd */
+};
+
+/*
+ * Open the TUN device `name` (created if missing; an existing persistent
+ * one is attached), IFF_TUN|IFF_NO_PI, non-blocking.  0 or -1 (logged).
+ */
+int	tun_open(struct tun *t, const char *name);
+/* Adopt an already-open TUN fd (e.g. handed over by a VPN manager). */
+int	tun_adopt(struct tun *t, int fd);
+/* Set MTU; 0 or -1 (logged). */
+int	tun_set_mtu(const struct tun *t, int mtu);
+/* Add an address; an address that is already there is not an error. */
+int	tun_add_ipv4(const struct tun *t, const struct in_addr *a, int prefix);
+int	tun_add_ipv6(const struct tun *t, const struct in6_addr *a, int prefix);
+/* Bring the link up. */
+int	tun_up(const struct tun *t);
+/* Close the fd; a device we created disappears with it.  Idempotent. */
+void	tun_close(struct tun *t);
+
+#endif

@@ -1,0 +1,342 @@
+/*
+ * upstream.c - the proxy dialer: connect to the proxy, run the SOCKS5
+ * handshake with the pure codec in socks5.c, enforce the connect timeout
+ * over the whole exchange, and hand over the bufferevent.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "log.h"
+#include "socks5.h"
+#include "upstream.h"
+
+struct upstream {
+	struct event_base	*base;
+	struct url		 url;
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	struct timeval		 connect_timeout;
+	char			 name[URL_HOST_MAX + 32];
+};
+
+enum dial_state {
+	DIAL_CONNECTING,
+	DIAL_METHOD,
+	DIAL_AUTH,
+	DIAL_REPLY,
+};
+
+struct upstream_dial {
+	struct upstream		*up;
+	struct bufferevent	*bev;
+	struct event		*timer;
+	enum dial_state		 state;
+	struct sockaddr_storage	 dst;
+	upstream_dial_cb	 cb;
+	void			*arg;
+};
+
+static void	upstream_dial_read_cb(struct bufferevent *, void *);
+static void	upstream_dial_event_cb(struct bufferevent *, short, void *);
+
+struct upstream *
+upstream_new(struct event_base *base, const struct config *c, char *err,
+    size_t errlen)
+{
+	struct upstream *up;
+	struct addrinfo hints, *res;
+	char port[8];
+	int rc;
+
+	if (url_is_tls(&c->upstream) || c->upstream.scheme == URL_HTTP) {
+		snprintf(err, errlen, "upstream scheme %s: not supported yet",
+		    url_scheme_name(c->upstream.scheme));
+		return NULL;
+	}
+	if ((up = calloc(1, sizeof(*up))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	up->base = base;
+	up->url = c->upstream;
+	up->connect_timeout.tv_sec = c->connect_timeout_ms / 1000;
+	up->connect_timeout.tv_usec = (c->connect_timeout_ms % 1000) * 1000;
+	url_redacted(&up->url, up->name, sizeof(up->name));
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	snprintf(port, sizeof(port), "%u", up->url.port);
+	if ((rc = getaddrinfo(up->url.host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "upstream %s: cannot resolve %s: %s",
+		    up->name, up->url.host, gai_strerror(rc));
+		free(up);
+		return NULL;
+	}
+	memcpy(&up->addr, res->ai_addr, res->ai_addrlen);
+	up->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return up;
+}
+
+void
+upstream_free(struct upstream *up)
+{
+	if (up == NULL)
+		return;
+	explicit_bzero(up->url.pass, sizeof(up->url.pass));
+	free(up);
+}
+
+const char *
+upstream_name(const struct upstream *up)
+{
+	return up->name;
+}
+
+/* Free a dial's resources; the bev too unless it was handed over. */
+static void
+upstream_dial_free(struct upstream_dial *d)
+{
+	if (d->timer != NULL)
+		event_free(d->timer);
+	if (d->bev != NULL)
+		bufferevent_free(d->bev);
+	free(d);
+}
+
+/* Finish a dial: hand over the bev (why == NULL) or report failure. */
+static void
+upstream_dial_done(struct upstream_dial *d, const char *why, bool proxy_fault)
+{
+	struct bufferevent *bev = NULL;
+	upstream_dial_cb cb = d->cb;
+	void *arg = d->arg;
+
+	if (why == NULL) {
+		bev = d->bev;
+		d->bev = NULL;
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		bufferevent_set_timeouts(bev, NULL, NULL);
+	}
+	cb(arg, bev, why, proxy_fault);
+	upstream_dial_free(d);
+}
+
+void
+upstream_dial_cancel(struct upstream_dial *d)
+{
+	if (d != NULL)
+		upstream_dial_free(d);
+}
+
+static void
+upstream_dial_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_dial *d = arg;
+
+	(void)fd;
+	(void)what;
+	upstream_dial_done(d, d->state == DIAL_CONNECTING ?
+	    "proxy connect timed out" : "proxy handshake timed out", true);
+}
+
+/* Send the SOCKS5 CONNECT request for the flow's destination. */
+static int
+upstream_send_connect(struct upstream_dial *d)
+{
+	uint8_t msg[SOCKS5_MSG_MAX];
+	size_t n;
+
+	n = socks5_build_connect(msg, sizeof(msg),
+	    (struct sockaddr *)&d->dst);
+	if (n == 0 || bufferevent_write(d->bev, msg, n) == -1)
+		return -1;
+	d->state = DIAL_REPLY;
+	return 0;
+}
+
+static void
+upstream_dial_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_dial *d = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t msg[SOCKS5_MSG_MAX];
+	const uint8_t *buf;
+	const char *why = NULL;
+	enum socks5_status st;
+	size_t len, used = 0, n;
+	uint8_t method, rep = 0;
+
+	for (;;) {
+		len = evbuffer_get_length(in);
+		if (len == 0)
+			return;
+		buf = evbuffer_pullup(in, -1);
+		switch (d->state) {
+		case DIAL_METHOD:
+			st = socks5_parse_method(buf, len, d->up->url.has_auth,
+			    &method, &used, &why);
+			if (st != SOCKS5_OK)
+				break;
+			evbuffer_drain(in, used);
+			if (method == SOCKS5_METHOD_USERPASS) {
+				n = socks5_build_auth(msg, sizeof(msg),
+				    d->up->url.user, d->up->url.pass);
+				if (n == 0 || bufferevent_write(bev, msg, n) == -1) {
+					st = SOCKS5_FAIL;
+					why = "cannot send credentials";
+				}
+				memset(msg, 0, sizeof(msg));
+				d->state = DIAL_AUTH;
+			} else if (upstream_send_connect(d) == -1) {
+				st = SOCKS5_FAIL;
+				why = "cannot send request";
+			}
+			break;
+		case DIAL_AUTH:
+			st = socks5_parse_auth(buf, len, &used, &why);
+			if (st != SOCKS5_OK)
+				break;
+			evbuffer_drain(in, used);
+			if (upstream_send_connect(d) == -1) {
+				st = SOCKS5_FAIL;
+				why = "cannot send request";
+			}
+			break;
+		case DIAL_REPLY:
+			st = socks5_parse_connect(buf, len, &rep, &used, &why);
+			if (st == SOCKS5_OK) {
+				evbuffer_drain(in, used);
+				upstream_dial_done(d, NULL, false);
+				return;
+			}
+			break;
+		default:
+			st = SOCKS5_FAIL;
+			why = "unexpected data";
+			break;
+		}
+		if (st == SOCKS5_MORE)
+			return;
+		if (st == SOCKS5_FAIL) {
+			char reason[160];
+			bool proxy_fault = true;
+
+			if (d->state == DIAL_REPLY && rep != 0) {
+				/* the destination's answer, relayed by the proxy */
+				proxy_fault = rep == SOCKS5_REP_GENERAL_FAILURE ||
+				    rep == SOCKS5_REP_NOT_ALLOWED ||
+				    rep == SOCKS5_REP_CMD_UNSUPPORTED ||
+				    rep == SOCKS5_REP_ATYP_UNSUPPORTED;
+				snprintf(reason, sizeof(reason), "socks5: %s", why);
+			} else if (d->state == DIAL_AUTH) {
+				snprintf(reason, sizeof(reason),
+				    "socks5 authentication: %s", why);
+			} else {
+				snprintf(reason, sizeof(reason),
+				    "socks5: %s", why);
+			}
+			upstream_dial_done(d, reason, proxy_fault);
+			return;
+		}
+	}
+}
+
+static void
+upstream_dial_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream_dial *d = arg;
+	uint8_t msg[8];
+	char reason[160];
+	size_t n;
+	int one = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		evutil_socket_t fd = bufferevent_getfd(bev);
+
+		if (fd >= 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
+		n = socks5_build_greeting(msg, sizeof(msg),
+		    d->up->url.has_auth);
+		if (n == 0 || bufferevent_write(bev, msg, n) == -1) {
+			upstream_dial_done(d, "socks5: cannot send greeting",
+			    true);
+			return;
+		}
+		d->state = DIAL_METHOD;
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		int e = EVUTIL_SOCKET_ERROR();
+
+		snprintf(reason, sizeof(reason), "proxy %s: %s",
+		    d->state == DIAL_CONNECTING ? "connect" : "connection",
+		    e ? evutil_socket_error_to_string(e) : "error");
+	} else if (what & BEV_EVENT_EOF)
+		snprintf(reason, sizeof(reason),
+		    "proxy closed the connection during the handshake");
+	else
+		snprintf(reason, sizeof(reason), "proxy: event 0x%x", what);
+	upstream_dial_done(d, reason, true);
+}
+
+struct upstream_dial *
+upstream_dial(struct upstream *up, const struct sockaddr *dst,
+    upstream_dial_cb cb, void *arg)
+{
+	struct upstream_dial *d;
+
+	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
+		return NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		log_warn("upstream: calloc");
+		return NULL;
+	}
+	d->up = up;
+	d->cb = cb;
+	d->arg = arg;
+	d->state = DIAL_CONNECTING;
+	memcpy(&d->dst, dst, dst->sa_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	d->bev = bufferevent_socket_new(up->base, -1,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	d->timer = evtimer_new(up->base, upstream_dial_timer_cb, d);
+	if (d->bev == NULL || d->timer == NULL) {
+		log_warnx("upstream: out of memory");
+		goto bad;
+	}
+	bufferevent_setcb(d->bev, upstream_dial_read_cb, NULL,
+	    upstream_dial_event_cb, d);
+	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&up->addr,
+	    (int)up->addrlen) == -1) {
+		log_warn("upstream: connect %s", up->name);
+		goto bad;
+	}
+	evtimer_add(d->timer, &up->connect_timeout);
+	return d;
+bad:
+	upstream_dial_free(d);
+	return NULL;
+}
+
+void
+upstream_shutdown_write(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_WR);
+}

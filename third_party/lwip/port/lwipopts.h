@@ -1,0 +1,130 @@
+/*
+ * lwipopts.h - lwIP configuration for sluice.
+ *
+ * One netif (the TUN device), raw API from a single libevent thread
+ * (NO_SYS=1), IPv4 and IPv6, TCP tuned for multi-Gbps over a local TUN:
+ * window scaling, 1 MiB windows and send buffers, static pools and a static
+ * heap (no malloc on the data path).
+ */
+#ifndef SLUICE_LWIPOPTS_H
+#define SLUICE_LWIPOPTS_H
+
+/* ---- system ---------------------------------------------------------- */
+#define NO_SYS				1
+#define SYS_LIGHTWEIGHT_PROT		0
+#define LWIP_SOCKET			0
+#define LWIP_NETCONN			0
+#define LWIP_NETIF_API			0
+#define LWIP_SINGLE_NETIF		1
+#define LWIP_TIMERS			1
+#define TCP_TMR_INTERVAL		100
+
+/* ---- memory: static heap and pools ------------------------------------ */
+#define MEM_LIBC_MALLOC			0
+#define MEMP_MEM_MALLOC			0
+#define MEM_ALIGNMENT			8
+/* tcp_write() copies into PBUF_RAM segments carved from this heap; it is
+ * .bss, so pages are only resident once used */
+#define MEM_SIZE			(256 * 1024 * 1024)
+#define MEMP_NUM_PBUF			4096
+#define MEMP_NUM_TCP_PCB		16384
+#define MEMP_NUM_TCP_PCB_LISTEN		8
+#define MEMP_NUM_TCP_SEG		65535	/* memp counts are u16_t */
+#define MEMP_NUM_UDP_PCB		8
+#define MEMP_NUM_REASSDATA		16
+#define IP_REASS_MAX_PBUFS		128
+#define PBUF_POOL_SIZE			8192
+#define PBUF_POOL_BUFSIZE		2048
+#define MEMP_OVERFLOW_CHECK		0
+#define MEMP_SANITY_CHECK		0
+
+/* ---- link and IP ------------------------------------------------------ */
+#define LWIP_ARP			0
+#define LWIP_ETHERNET			0
+#define LWIP_IPV4			1
+#define LWIP_IPV6			1
+#define IP_FORWARD			0
+#define IP_REASSEMBLY			1
+#define IP_FRAG				0
+#define IP_DEFAULT_TTL			64
+#define LWIP_ICMP			1
+#define LWIP_RAW			0
+#define LWIP_DHCP			0
+#define LWIP_AUTOIP			0
+#define LWIP_IGMP			0
+#define LWIP_DNS			0
+#define LWIP_IPV6_NUM_ADDRESSES		3
+#define LWIP_IPV6_FORWARD		0
+#define LWIP_IPV6_FRAG			0
+#define LWIP_IPV6_REASS			1
+#define IPV6_FRAG_COPYHEADER		1
+#define LWIP_IPV6_MLD			0
+#define LWIP_IPV6_AUTOCONFIG		0
+#define LWIP_IPV6_DHCP6			0
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT	0
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS	0
+#define LWIP_ND6_QUEUEING		0
+#define LWIP_ICMP6			1
+
+/* checksums on by default; the TUN netif can switch them off at run time */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF	1
+#define LWIP_CHECKSUM_ON_COPY		0
+
+/* ---- UDP --------------------------------------------------------------- */
+#define LWIP_UDP			1
+
+/* ---- TCP --------------------------------------------------------------- */
+#define LWIP_TCP			1
+#define LWIP_CALLBACK_API		1
+#define LWIP_EVENT_API			0
+/* the largest MSS we accept or announce; the real one comes from the TUN
+ * MTU (TCP_CALCULATE_EFF_SEND_MSS) */
+#define TCP_MSS				1460
+#define TCP_CALCULATE_EFF_SEND_MSS	1
+#define LWIP_WND_SCALE			1
+#define TCP_RCV_SCALE			6
+#define TCP_WND				(1024 * 1024)
+#define TCP_SND_BUF			(1024 * 1024)
+#define TCP_SND_QUEUELEN		4096
+#define TCP_SNDLOWAT			(0xffff - 4 * TCP_MSS - 1)
+#define TCP_SNDQUEUELOWAT		(TCP_SND_QUEUELEN / 2)
+#define TCP_WND_UPDATE_THRESHOLD	(4 * TCP_MSS)
+#define TCP_QUEUE_OOSEQ			1
+#define TCP_OOSEQ_MAX_BYTES		(256 * 1024)
+#define TCP_OOSEQ_MAX_PBUFS		256
+#define LWIP_TCP_SACK_OUT		1
+#define LWIP_TCP_MAX_SACK_NUM		4
+#define TCP_LISTEN_BACKLOG		0
+#define TCP_OVERSIZE			TCP_MSS
+#define LWIP_TCP_TIMESTAMPS		0
+#define LWIP_TCP_KEEPALIVE		1
+#define TCP_MAXRTX			8
+#define TCP_SYNMAXRTX			4
+#define LWIP_TCP_PCB_NUM_EXT_ARGS	0
+
+/* ---- statistics: counters for dropped and bad packets ------------------- */
+#define LWIP_STATS			1
+#define LWIP_STATS_DISPLAY		0
+#define LINK_STATS			1
+#define IP_STATS			1
+#define IP6_STATS			1
+#define TCP_STATS			1
+#define UDP_STATS			0
+#define ICMP_STATS			0
+#define ICMP6_STATS			0
+#define MEM_STATS			1
+#define MEMP_STATS			1
+#define SYS_STATS			0
+#define IPFRAG_STATS			1
+#define IP6_FRAG_STATS			1
+#define ND6_STATS			0
+#define MLD6_STATS			0
+#define MIB2_STATS			0
+
+#define LWIP_NETIF_STATUS_CALLBACK	0
+#define LWIP_NETIF_LINK_CALLBACK	0
+#define LWIP_NETIF_HOSTNAME		0
+#define LWIP_NETIF_LOOPBACK		0
+#define LWIP_HAVE_LOOPIF		0
+
+#endif
