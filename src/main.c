@@ -19,6 +19,7 @@
 #include "config.h"
 #include "flow.h"
 #include "log.h"
+#include "perf.h"
 #include "stack.h"
 #include "tun.h"
 #include "upstream.h"
@@ -122,6 +123,13 @@ main(int argc, char *argv[])
 	struct flows *flows = NULL;
 	struct flows_limits lim;
 	char upname[URL_HOST_MAX + 32];
+
+	/* the self-benchmark has its own options */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--perf") == 0 ||
+		    strncmp(argv[i], "--perf=", 7) == 0)
+			return perf_main(argc, argv);
+	}
 
 	memset(longopts, 0, sizeof(longopts));
 	for (size_t i = 0; i < MAIN_NKEY_OPTS; i++) {
