@@ -1,7 +1,8 @@
 /*
- * upstream.c - the proxy dialer: connect to the proxy, run the SOCKS5
- * handshake with the pure codec in socks5.c, enforce the connect timeout
- * over the whole exchange, and hand over the bufferevent.
+ * upstream.c - the proxy dialer: connect to the proxy, wrap the socket in
+ * TLS for socks5+tls:// and https://, run the SOCKS5 or HTTP CONNECT
+ * exchange with the pure codecs in socks5.c and http.c, enforce the
+ * connect timeout over the whole exchange, and hand over the bufferevent.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -15,8 +16,10 @@
 
 #include <event2/buffer.h>
 
+#include "http.h"
 #include "log.h"
 #include "socks5.h"
+#include "tls.h"
 #include "upstream.h"
 
 struct upstream {
@@ -25,14 +28,16 @@ struct upstream {
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	struct timeval		 connect_timeout;
+	struct tls_client	*tls;		/* NULL: plain TCP */
 	char			 name[URL_HOST_MAX + 32];
 };
 
 enum dial_state {
-	DIAL_CONNECTING,
-	DIAL_METHOD,
-	DIAL_AUTH,
-	DIAL_REPLY,
+	DIAL_CONNECTING,	/* TCP, then TLS when there is TLS */
+	DIAL_METHOD,		/* SOCKS5 method selection */
+	DIAL_AUTH,		/* SOCKS5 username/password */
+	DIAL_REPLY,		/* SOCKS5 CONNECT reply */
+	DIAL_HTTP,		/* HTTP CONNECT response */
 };
 
 struct upstream_dial {
@@ -57,11 +62,6 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 	char port[8];
 	int rc;
 
-	if (url_is_tls(&c->upstream) || c->upstream.scheme == URL_HTTP) {
-		snprintf(err, errlen, "upstream scheme %s: not supported yet",
-		    url_scheme_name(c->upstream.scheme));
-		return NULL;
-	}
 	if ((up = calloc(1, sizeof(*up))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -85,6 +85,26 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 	memcpy(&up->addr, res->ai_addr, res->ai_addrlen);
 	up->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
+
+	if (url_is_tls(&up->url)) {
+		struct tls_options o = {
+			.ca_file = c->ca_file,
+			.server_name = c->server_name,
+			.verify = c->verify,
+			.client_cert = c->client_cert,
+			.client_key = c->client_key,
+			.pin_sha256 = c->has_pin ? c->pin_sha256 : NULL,
+		};
+		char terr[TLS_ERR_MAX];
+
+		if ((up->tls = tls_client_new(&o, up->url.host, terr,
+		    sizeof(terr))) == NULL) {
+			snprintf(err, errlen, "upstream %s: tls: %s", up->name,
+			    terr);
+			upstream_free(up);
+			return NULL;
+		}
+	}
 	return up;
 }
 
@@ -93,6 +113,14 @@ upstream_free(struct upstream *up)
 {
 	if (up == NULL)
 		return;
+	if (up->tls != NULL) {
+		unsigned long full, resumed;
+
+		tls_client_stats(up->tls, &full, &resumed);
+		log_info("upstream %s: %lu full tls handshakes, %lu resumed",
+		    up->name, full, resumed);
+		tls_client_free(up->tls);
+	}
 	explicit_bzero(up->url.pass, sizeof(up->url.pass));
 	free(up);
 }
@@ -147,8 +175,10 @@ upstream_dial_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	upstream_dial_done(d, d->state == DIAL_CONNECTING ?
-	    "proxy connect timed out" : "proxy handshake timed out", true);
+	upstream_dial_done(d, d->state != DIAL_CONNECTING ?
+	    "proxy handshake timed out" : d->up->tls != NULL ?
+	    "proxy connect or tls handshake timed out" :
+	    "proxy connect timed out", true);
 }
 
 /* Send the SOCKS5 CONNECT request for the flow's destination. */
@@ -166,6 +196,57 @@ upstream_send_connect(struct upstream_dial *d)
 	return 0;
 }
 
+/* Send the HTTP CONNECT request for the flow's destination. */
+static int
+upstream_send_http(struct upstream_dial *d)
+{
+	char msg[1024];
+	size_t n;
+	int rc = 0;
+
+	n = http_build_connect(msg, sizeof(msg), (struct sockaddr *)&d->dst,
+	    d->up->url.has_auth ? d->up->url.user : NULL,
+	    d->up->url.has_auth ? d->up->url.pass : NULL);
+	if (n == 0 || bufferevent_write(d->bev, msg, n) == -1)
+		rc = -1;
+	explicit_bzero(msg, sizeof(msg));
+	d->state = DIAL_HTTP;
+	return rc;
+}
+
+/* Read the HTTP CONNECT response; 1 done, 0 need more, -1 failed. */
+static int
+upstream_read_http(struct upstream_dial *d, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in), used = 0;
+	const char *buf, *why = NULL;
+	char reason[128], msg[200];
+	enum http_status st;
+	int code = 0;
+
+	buf = (const char *)evbuffer_pullup(in, -1);
+	st = http_parse_response(buf, len, &code, reason, sizeof(reason),
+	    &used, &why);
+	if (st == HTTP_MORE)
+		return 0;
+	if (st == HTTP_FAIL) {
+		snprintf(msg, sizeof(msg), "http: bad response: %s", why);
+		upstream_dial_done(d, msg, true);
+		return -1;
+	}
+	if (!http_status_ok(code)) {
+		/* 502/503/504: the proxy could not reach the destination */
+		bool proxy_fault = !(code == 502 || code == 503 || code == 504);
+
+		snprintf(msg, sizeof(msg), "http: %d %s", code, reason);
+		upstream_dial_done(d, msg, proxy_fault);
+		return -1;
+	}
+	evbuffer_drain(in, used);
+	upstream_dial_done(d, NULL, false);
+	return 1;
+}
+
 static void
 upstream_dial_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -178,6 +259,10 @@ upstream_dial_read_cb(struct bufferevent *bev, void *arg)
 	size_t len, used = 0, n;
 	uint8_t method, rep = 0;
 
+	if (d->state == DIAL_HTTP) {
+		upstream_read_http(d, in);
+		return;
+	}
 	for (;;) {
 		len = evbuffer_get_length(in);
 		if (len == 0)
@@ -268,6 +353,14 @@ upstream_dial_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (fd >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			    sizeof(one));
+		bufferevent_enable(bev, EV_READ);
+		if (d->up->url.scheme == URL_HTTP ||
+		    d->up->url.scheme == URL_HTTPS) {
+			if (upstream_send_http(d) == -1)
+				upstream_dial_done(d,
+				    "http: cannot send request", true);
+			return;
+		}
 		n = socks5_build_greeting(msg, sizeof(msg),
 		    d->up->url.has_auth);
 		if (n == 0 || bufferevent_write(bev, msg, n) == -1) {
@@ -276,10 +369,12 @@ upstream_dial_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		d->state = DIAL_METHOD;
-		bufferevent_enable(bev, EV_READ);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
+	if ((what & BEV_EVENT_ERROR) && tls_bufferevent_error(bev) != NULL) {
+		snprintf(reason, sizeof(reason), "proxy tls: %s",
+		    tls_bufferevent_error(bev));
+	} else if (what & BEV_EVENT_ERROR) {
 		int e = EVUTIL_SOCKET_ERROR();
 
 		snprintf(reason, sizeof(reason), "proxy %s: %s",
@@ -318,13 +413,23 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 		log_warnx("upstream: out of memory");
 		goto bad;
 	}
-	bufferevent_setcb(d->bev, upstream_dial_read_cb, NULL,
-	    upstream_dial_event_cb, d);
 	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&up->addr,
 	    (int)up->addrlen) == -1) {
 		log_warn("upstream: connect %s", up->name);
 		goto bad;
 	}
+	if (up->tls != NULL) {
+		struct bufferevent *tbev;
+
+		if ((tbev = tls_bufferevent_new(up->tls, up->base,
+		    d->bev)) == NULL) {
+			log_warnx("upstream: tls: out of memory");
+			goto bad;
+		}
+		d->bev = tbev;
+	}
+	bufferevent_setcb(d->bev, upstream_dial_read_cb, NULL,
+	    upstream_dial_event_cb, d);
 	evtimer_add(d->timer, &up->connect_timeout);
 	return d;
 bad:
@@ -335,8 +440,12 @@ bad:
 void
 upstream_shutdown_write(struct bufferevent *bev)
 {
-	evutil_socket_t fd = bufferevent_getfd(bev);
+	evutil_socket_t fd;
 
-	if (fd >= 0)
+	if (tls_bufferevent_is_tls(bev)) {
+		tls_bufferevent_shutdown_write(bev);
+		return;
+	}
+	if ((fd = bufferevent_getfd(bev)) >= 0)
 		shutdown(fd, SHUT_WR);
 }
