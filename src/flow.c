@@ -33,6 +33,8 @@
 #include "stack.h"
 #include "upstream.h"
 
+#define FLOW_MAX_SINGLE_IO	(256 * 1024)
+
 enum flow_state {
 	FLOW_DIALING,
 	FLOW_RELAY,
@@ -373,6 +375,9 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 	f->state = FLOW_RELAY;
 	bufferevent_setcb(bev, flow_bev_read_cb, NULL, flow_bev_event_cb, f);
 	bufferevent_setwatermark(bev, EV_READ, 0, fl->lim.flow_buffer);
+	/* libevent moves 16k per syscall by default: too little at Gbps */
+	bufferevent_set_max_single_read(bev, FLOW_MAX_SINGLE_IO);
+	bufferevent_set_max_single_write(bev, FLOW_MAX_SINGLE_IO);
 	f->drain = evbuffer_add_cb(bufferevent_get_output(bev),
 	    flow_out_drain_cb, f);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);

@@ -69,7 +69,11 @@ main_usage(FILE *f)
 "\n"
 "  -c, --config FILE         INI configuration file (see sluice.conf(5))\n"
 "  -t, --check-config        validate the configuration and exit 0 or 1\n"
-"      --upstream URL        socks5://[user:pass@]host[:port]            [upstream] url\n"
+"      --upstream URL        proxy URL (required), one of                [upstream] url\n"
+"                              socks5://[user:pass@]host[:port]      (port 1080)\n"
+"                              socks5+tls://[user:pass@]host[:port]  (port 1080)\n"
+"                              http://[user:pass@]host[:port]        (port 8080)\n"
+"                              https://[user:pass@]host[:port]       (port 443)\n"
 "      --connect-timeout DUR proxy connect + handshake limit (10s)       [upstream] connect_timeout\n"
 "      --ca-file FILE        TLS: CA bundle (system bundle)              [upstream] ca_file\n"
 "      --server-name NAME    TLS: SNI and name to verify (URL host)      [upstream] server_name\n"
@@ -86,13 +90,54 @@ main_usage(FILE *f)
 "      --idle-timeout DUR    close flows idle this long, 0 = never (5m)  [limits] idle_timeout\n"
 "      --flow-buffer SIZE    buffer per flow and direction (256k)        [limits] flow_buffer\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
+"\n"
+"Signals: SIGINT/SIGTERM shut down cleanly; SIGUSR1 logs counters.\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
 "\n"
 "Durations: 250ms, 10s, 5m, 1h.  Sizes: 65536, 256k, 4m.\n"
 "sluice adds no routes: route what should go through the proxy into the\n"
 "TUN device yourself, and keep the route to the proxy outside it.\n"
-"TLS upstreams (socks5+tls://, https://) and http:// are not supported yet.\n");
+"\n"
+"  --perf reader|writer      run the TUN throughput self-benchmark in a private\n"
+"                            network namespace; see sluice --perf --help\n");
+}
+
+struct main_ctx {
+	struct stack	*stack;
+	struct flows	*flows;
+};
+
+/* One line of counters: on SIGUSR1 and at exit. */
+static void
+main_log_stats(const struct main_ctx *ctx)
+{
+	struct stack_stats ss;
+	struct flows_stats fs;
+
+	if (ctx->stack == NULL || ctx->flows == NULL)
+		return;
+	stack_get_stats(ctx->stack, &ss);
+	flows_get_stats(ctx->flows, &fs);
+	log_info("stats: flows %u active, %llu accepted, %llu refused "
+	    "(%llu over max_flows), %llu bytes up, %llu down; tun rx %llu "
+	    "packets (%llu dropped), tx %llu (%llu dropped); lwip dropped "
+	    "%llu ip, %llu tcp",
+	    fs.active, (unsigned long long)fs.accepted,
+	    (unsigned long long)fs.refused, (unsigned long long)fs.over_limit,
+	    (unsigned long long)fs.bytes_up, (unsigned long long)fs.bytes_down,
+	    (unsigned long long)ss.rx_packets, (unsigned long long)ss.rx_dropped,
+	    (unsigned long long)ss.tx_packets, (unsigned long long)ss.tx_dropped,
+	    (unsigned long long)ss.ip_dropped,
+	    (unsigned long long)ss.tcp_dropped);
+}
+
+static void
+main_sigusr1_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	main_log_stats(arg);
 }
 
 static void
@@ -116,7 +161,8 @@ main(int argc, char *argv[])
 	bool check_only = false;
 	int ch, idx, nov = 0, rc = 1;
 	struct event_base *base = NULL;
-	struct event *sigint = NULL, *sigterm = NULL;
+	struct event *sigint = NULL, *sigterm = NULL, *sigusr1 = NULL;
+	struct main_ctx ctx = { NULL, NULL };
 	struct upstream *up = NULL;
 	struct tun tun = { .fd = -1 };
 	struct stack *stack = NULL;
@@ -238,8 +284,13 @@ main(int argc, char *argv[])
 
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
-	if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) == -1 ||
-	    evsignal_add(sigterm, NULL) == -1) {
+	ctx.stack = stack;
+	ctx.flows = flows;
+	sigusr1 = evsignal_new(base, SIGUSR1, main_sigusr1_cb, &ctx);
+	if (sigint == NULL || sigterm == NULL || sigusr1 == NULL ||
+	    evsignal_add(sigint, NULL) == -1 ||
+	    evsignal_add(sigterm, NULL) == -1 ||
+	    evsignal_add(sigusr1, NULL) == -1) {
 		log_errorx("cannot install signal handlers");
 		goto out;
 	}
@@ -250,6 +301,7 @@ main(int argc, char *argv[])
 	else
 		rc = 0;
 out:
+	main_log_stats(&ctx);
 	flows_free(flows);
 	stack_free(stack);
 	tun_close(&tun);
@@ -258,6 +310,8 @@ out:
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
+	if (sigusr1 != NULL)
+		event_free(sigusr1);
 	if (base != NULL)
 		event_base_free(base);
 	explicit_bzero(&c, sizeof(c));
