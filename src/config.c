@@ -70,8 +70,8 @@ static const struct config_key config_keys[] = {
 
 	{ "upstream", "url", CONFIG_URL, 0, 0, 0, NULL },
 	{ "upstream", "connect_timeout", CONFIG_DURATION,
-	    OFF(connect_timeout_ms), 1, UINT_MAX,
-	    "a duration like 250ms, 10s, 5m or 1h, more than 0" },
+	    OFF(connect_timeout_ms), 1, 20000,
+	    "a duration like 250ms or 10s, at most 20s" },
 	{ "upstream", "ca_file", CONFIG_PATH, OFF(ca_file), 0,
 	    SIZE(ca_file), NULL },
 	{ "upstream", "server_name", CONFIG_PATH, OFF(server_name), 0,
@@ -85,8 +85,9 @@ static const struct config_key config_keys[] = {
 	{ "upstream", "pin_sha256", CONFIG_PIN, 0, 0, 0,
 	    "64 hex digits or the base64 of 32 bytes" },
 
-	{ "limits", "max_flows", CONFIG_UINT, OFF(max_flows), 1, 1000000,
-	    "an integer 1..1000000" },
+	/* lwIP has MEMP_NUM_TCP_PCB (16384) pcbs, TIME_WAIT ones included */
+	{ "limits", "max_flows", CONFIG_UINT, OFF(max_flows), 1, 16000,
+	    "an integer 1..16000" },
 	{ "limits", "idle_timeout", CONFIG_DURATION, OFF(idle_timeout_ms),
 	    0, UINT_MAX, "a duration like 250ms, 10s, 5m or 1h, 0 for never" },
 	{ "limits", "flow_buffer", CONFIG_SIZE, OFF(flow_buffer),
@@ -622,7 +623,8 @@ config_ini_read_cb(char *str, int num, void *arg)
 	s = cl->line + strspn(cl->line, " \t");
 	len = strlen(s);
 	if (num < 1 || len >= (size_t)num) {
-		config_load_error(cl, "line longer than %d bytes", num - 1);
+		config_load_error(cl, "line longer than %d characters",
+		    num - 2);
 		return NULL;
 	}
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -47,12 +48,12 @@ bool
 log_level_parse(const char *s, enum log_level *out)
 {
 	for (size_t i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
-		if (strcmp(s, log_names[i]) == 0) {
+		if (strcasecmp(s, log_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return true;
 		}
 	}
-	if (strcmp(s, "warning") == 0) {
+	if (strcasecmp(s, "warning") == 0) {
 		*out = LOG_LEVEL_WARN;
 		return true;
 	}

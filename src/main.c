@@ -77,7 +77,7 @@ main_usage(FILE *f)
 "      --connect-timeout DUR proxy connect + handshake limit (10s)       [upstream] connect_timeout\n"
 "      --ca-file FILE        TLS: CA bundle (system bundle)              [upstream] ca_file\n"
 "      --server-name NAME    TLS: SNI and name to verify (URL host)      [upstream] server_name\n"
-"      --tls-verify yes|none TLS: verify the server (yes)                [upstream] verify\n"
+"      --tls-verify yes|no   TLS: verify the server (yes; none = no)     [upstream] verify\n"
 "      --client-cert FILE    TLS: client certificate                     [upstream] client_cert\n"
 "      --client-key FILE     TLS: client key                             [upstream] client_key\n"
 "      --pin-sha256 PIN      TLS: server public key SHA-256 pin          [upstream] pin_sha256\n"
@@ -85,15 +85,16 @@ main_usage(FILE *f)
 "      --mtu N               TUN MTU, 576..65535 (1500)                  [tun] mtu\n"
 "      --ipv4 ADDR/PREFIX    IPv4 address of the TUN device              [tun] ipv4\n"
 "      --ipv6 ADDR/PREFIX    IPv6 address of the TUN device              [tun] ipv6\n"
-"      --tun-fd N            use this already-open TUN fd                [tun] fd\n"
-"      --max-flows N         concurrent flows; more SYNs get a RST (4096) [limits] max_flows\n"
+"      --tun-fd N            use this already-open TUN fd as it is       [tun] fd\n"
+"      --max-flows N         concurrent flows, 1..16000; more SYNs get a RST (4096)\n"
+"                                                                        [limits] max_flows\n"
 "      --idle-timeout DUR    close flows idle this long, 0 = never (5m)  [limits] idle_timeout\n"
 "      --flow-buffer SIZE    buffer per flow and direction (256k)        [limits] flow_buffer\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
-"\n"
-"Signals: SIGINT/SIGTERM shut down cleanly; SIGUSR1 logs counters.\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
+"\n"
+"Signals: SIGINT/SIGTERM shut down cleanly; SIGUSR1 logs counters.\n"
 "\n"
 "Durations: 250ms, 10s, 5m, 1h.  Sizes: 65536, 256k, 4m.\n"
 "sluice adds no routes: route what should go through the proxy into the\n"
@@ -263,8 +264,19 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (c.tun_fd >= 0) {
-		if (tun_adopt(&tun, c.tun_fd) == -1)
+		int mtu;
+
+		/* whoever opened it configured it: take its MTU as it is */
+		if (tun_adopt(&tun, c.tun_fd) == -1 ||
+		    (mtu = tun_get_mtu(&tun)) == -1)
 			goto out;
+		if (mtu != c.mtu)
+			log_info("tun: %s has mtu %d; using it", tun.name, mtu);
+		if (mtu < 576) {
+			log_errorx("tun: %s: mtu %d is below 576", tun.name, mtu);
+			goto out;
+		}
+		c.mtu = mtu;
 	} else {
 		if (tun_open(&tun, c.tun_name) == -1)
 			goto out;

@@ -113,6 +113,20 @@ tun_ioctl(int family, unsigned long req, void *arg)
 }
 
 int
+tun_get_mtu(const struct tun *t)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
+	if (tun_ioctl(AF_INET, SIOCGIFMTU, &ifr) == -1) {
+		log_error("tun: %s: get mtu", t->name);
+		return -1;
+	}
+	return ifr.ifr_mtu;
+}
+
+int
 tun_set_mtu(const struct tun *t, int mtu)
 {
 	struct ifreq ifr;

@@ -23,6 +23,8 @@ struct tun {
 int	tun_open(struct tun *t, const char *name);
 /* Adopt an already-open TUN fd (e.g. handed over by a VPN manager). */
 int	tun_adopt(struct tun *t, int fd);
+/* The device's MTU, or -1 (logged). */
+int	tun_get_mtu(const struct tun *t);
 /* Set MTU; 0 or -1 (logged). */
 int	tun_set_mtu(const struct tun *t, int mtu);
 /* Add an address; an address that is already there is not an error. */

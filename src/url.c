@@ -166,6 +166,10 @@ url_parse_userinfo(const char *s, size_t n, struct url *out, char *err,
 			return url_error(err, errlen,
 			    "password longer than %d bytes", URL_CRED_MAX);
 	}
+	if ((out->scheme == URL_HTTP || out->scheme == URL_HTTPS) &&
+	    strchr(out->user, ':') != NULL)
+		return url_error(err, errlen,
+		    "user name with `:': HTTP Basic cannot carry it");
 	if ((out->scheme == URL_SOCKS5 || out->scheme == URL_SOCKS5_TLS) &&
 	    out->pass[0] == '\0')
 		return url_error(err, errlen,
