@@ -224,7 +224,9 @@ upstream_read_http(struct upstream_dial *d, struct evbuffer *in)
 	enum http_status st;
 	int code = 0;
 
-	buf = (const char *)evbuffer_pullup(in, -1);
+	if (len > HTTP_HEADER_MAX)
+		len = HTTP_HEADER_MAX;
+	buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
 	st = http_parse_response(buf, len, &code, reason, sizeof(reason),
 	    &used, &why);
 	if (st == HTTP_MORE)
