@@ -123,12 +123,12 @@ sluice: $(BUILD)/src/main.o $(CORE_LIB) $(LWIP_LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) $(LWIP_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS_OURS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LWIP_LIB) $(LIBS)
+	$(Q)$(CC) $(CFLAGS_OURS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< -Wl,--start-group $(CORE_LIB) $(LWIP_LIB) -Wl,--end-group $(LIBS)
 
 $(BUILD)/bench/%: tests/bench/%.c $(CORE_LIB) $(LWIP_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS_OURS) -MMD -MP $(LDFLAGS) -o $@ $< $(CORE_LIB) $(LWIP_LIB) $(LIBS) -ldl
+	$(Q)$(CC) $(CFLAGS_OURS) -MMD -MP $(LDFLAGS) -o $@ $< -Wl,--start-group $(CORE_LIB) $(LWIP_LIB) -Wl,--end-group $(LIBS) -ldl
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(BENCH_BINS:=.d)
 

@@ -32,4 +32,55 @@ void	sluice_lwip_assert(const char *msg, const char *file, int line)
 #define lwip_htonl(x)		((uint32_t)__builtin_bswap32((uint32_t)(x)))
 #endif
 
+/*
+ * The Internet checksum (RFC 1071) of len bytes: the 16-bit one's
+ * complement sum, not complemented, in the byte order of the data, as
+ * lwIP's LWIP_CHKSUM expects.  Adds 32-bit halves of 64-bit loads into a
+ * 64-bit accumulator: several times faster than lwIP's 16-bit loop.
+ */
+static inline uint16_t
+sluice_chksum(const void *data, int len)
+{
+	const unsigned char *p = data;
+	uint64_t sum = 0, x;
+	uint32_t w;
+	uint16_t h;
+
+	while (len >= 32) {
+		__builtin_memcpy(&x, p, 8);
+		sum += (x & 0xffffffffu) + (x >> 32);
+		__builtin_memcpy(&x, p + 8, 8);
+		sum += (x & 0xffffffffu) + (x >> 32);
+		__builtin_memcpy(&x, p + 16, 8);
+		sum += (x & 0xffffffffu) + (x >> 32);
+		__builtin_memcpy(&x, p + 24, 8);
+		sum += (x & 0xffffffffu) + (x >> 32);
+		p += 32;
+		len -= 32;
+	}
+	while (len >= 4) {
+		__builtin_memcpy(&w, p, 4);
+		sum += w;
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		__builtin_memcpy(&h, p, 2);
+		sum += h;
+		p += 2;
+		len -= 2;
+	}
+	if (len > 0) {
+		/* the last byte is the first of a 16-bit word in memory */
+		unsigned char last[2] = { *p, 0 };
+
+		__builtin_memcpy(&h, last, 2);
+		sum += h;
+	}
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+#define LWIP_CHKSUM	sluice_chksum
+
 #endif
