@@ -167,16 +167,20 @@ tun_add_ipv4(const struct tun *t, const struct in_addr *a, int prefix)
 int
 tun_add_ipv6(const struct tun *t, const struct in6_addr *a, int prefix)
 {
-	struct tun_in6_ifreq ifr6;
+	/* sized like struct ifreq, which is what valgrind checks */
+	union {
+		struct tun_in6_ifreq	r6;
+		struct ifreq		r;
+	} u;
 
-	memset(&ifr6, 0, sizeof(ifr6));
-	ifr6.addr = *a;
-	ifr6.prefixlen = (uint32_t)prefix;
-	if ((ifr6.ifindex = (int)if_nametoindex(t->name)) == 0) {
+	memset(&u, 0, sizeof(u));
+	u.r6.addr = *a;
+	u.r6.prefixlen = (uint32_t)prefix;
+	if ((u.r6.ifindex = (int)if_nametoindex(t->name)) == 0) {
 		log_error("tun: %s: ifindex", t->name);
 		return -1;
 	}
-	if (tun_ioctl(AF_INET6, SIOCSIFADDR, &ifr6) == -1 && errno != EEXIST) {
+	if (tun_ioctl(AF_INET6, SIOCSIFADDR, &u) == -1 && errno != EEXIST) {
 		log_error("tun: %s: set ipv6 address", t->name);
 		return -1;
 	}

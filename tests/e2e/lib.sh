@@ -1,0 +1,509 @@
+# shellcheck shell=bash
+# lib.sh - shared helpers for sluice's namespace tests, demo and benchmarks.
+# Source it from bash; it defines functions and a few variables, and sets an
+# EXIT trap that tears everything down (processes by PID, then namespaces).
+#
+# Topology (one per run; names carry the shell's PID):
+#
+#  ns $NS_T (tunnel host)                     ns $NS_U (upstream host)
+#    sluice + TUN (198.18.0.1/24,               danted, microsocks, srv.py
+#                  2001:db8:18::1/64)           lo: 198.18.1.1/32,
+#    routes 198.18.1.0/24, 2001:db8:18:1::/64       2001:db8:18:1::1/128
+#           dev TUN (added once sluice is ready)
+#    veth0 198.19.0.1/24 ◀──────────────────▶ veth0 198.19.0.2/24
+#          2001:db8:19::1/64                        2001:db8:19::2/64
+#
+# Nothing in either namespace routes anywhere else: no default routes, no
+# link to the host namespace.
+#
+# Variables the caller may set before sourcing:
+#   SLUICE          binary to test (default ./sluice at the repo root)
+#   SLUICE_WRAPPER  command prefix, e.g. "valgrind --error-exitcode=99 ..."
+#   E2E_LOG_LEVEL   sluice's --log-level (default info)
+#   E2E_KEEP=1      keep the work directory (logs) even when all passed
+#
+# shellcheck disable=SC2034  # variables here are used by the sourcing scripts
+
+E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$E2E_LIB_DIR/../.." && pwd)
+
+SLUICE=${SLUICE:-./sluice}
+# A relative path is taken from the current directory if it names a file
+# there, else from the repository's root (so ./sluice works from anywhere).
+case $SLUICE in
+/*) ;;
+*/*)
+	if [ -e "$SLUICE" ]; then
+		SLUICE=$(cd "$(dirname "$SLUICE")" && pwd)/$(basename "$SLUICE")
+	else
+		SLUICE=$REPO_ROOT/${SLUICE#./}
+	fi
+	;;
+*) SLUICE=$(command -v "$SLUICE" || echo "$SLUICE") ;;
+esac
+SLUICE_WRAPPER=${SLUICE_WRAPPER:-}
+E2E_LOG_LEVEL=${E2E_LOG_LEVEL:-info}
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
+SRV_PY=$E2E_LIB_DIR/srv.py
+CLI_PY=$E2E_LIB_DIR/cli.py
+
+# Start-up and stop allowances: a wrapper such as valgrind is much slower.
+if [ -n "$SLUICE_WRAPPER" ]; then
+	SLUICE_START_TIMEOUT=60 SLUICE_STOP_TIMEOUT=60
+else
+	SLUICE_START_TIMEOUT=10 SLUICE_STOP_TIMEOUT=2
+fi
+
+NS_T=sluice-t-$$
+NS_U=sluice-u-$$
+TUN_V4=198.18.0.1/24 TUN_V6=2001:db8:18::1/64
+DST_V4=198.18.1.1 DST_V6=2001:db8:18:1::1
+NET_V4=198.18.1.0/24 NET_V6=2001:db8:18:1::/64
+T_V4=198.19.0.1 U_V4=198.19.0.2
+T_V6=2001:db8:19::1 U_V6=2001:db8:19::2
+# Ports in ns u.
+PORT_DANTE=1080 PORT_MICRO=1081 PORT_DANTE_AUTH=1082 PORT_MICRO_AUTH=1083
+PORT_SILENT=1090 PORT_NOBODY=1099	# 1099: nothing ever listens there
+PORT_RAW=7000 PORT_HTTP=80 PORT_CLOSED=9
+AUTH_USER=sluicetest AUTH_PASS=Tunnel-Pass-1
+
+WORK=
+declare -a E2E_PIDS=()	# every process we started, by PID
+E2E_TOPO=0
+E2E_SERVERS_PID=
+SLUICE_PID='' SLUICE_LOG='' SLUICE_TUN='' SLUICE_RC='' SLUICE_ERR=''
+N_PASS=0 N_FAIL=0 N_SKIP=0
+E2E_FAILED_NAMES=
+
+say() { printf '%s\n' "$*"; }
+warn() { printf '%s\n' "$*" >&2; }
+
+require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		warn "$(basename "$0"): must run as root (it creates network namespaces and a TUN device)"
+		exit 1
+	fi
+}
+
+# work_dir: a private directory for logs, configs and data of this run.
+work_dir() {
+	[ -n "$WORK" ] && return 0
+	WORK=$(mktemp -d /tmp/sluice-e2e.XXXXXX)
+	chmod 700 "$WORK"
+	mkdir -p "$WORK/srv"
+}
+
+nst() { ip netns exec "$NS_T" "$@"; }
+nsu() { ip netns exec "$NS_U" "$@"; }
+
+# pid_alive PID: the process exists and is not a zombie.
+pid_alive() {
+	local st
+	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+	st=$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; 1 on timeout.
+wait_for() {
+	local limit=$1 end
+	shift
+	end=$(($(date +%s%N) / 1000000 + ${limit%.*} * 1000))
+	while :; do
+		"$@" && return 0
+		[ "$(($(date +%s%N) / 1000000))" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
+# now_ms: monotonic-enough wall clock in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# start_bg NAME NS CMD...: start CMD in namespace NS (or "-" for none) in
+# the background with output to $WORK/NAME.log; its PID is in BG_PID.
+# Must be called from the main shell (not in $(...)), so that it is our child.
+start_bg() {
+	local name=$1 ns=$2
+	shift 2
+	if [ "$ns" = - ]; then
+		"$@" >"$WORK/$name.log" 2>&1 </dev/null &
+	else
+		ip netns exec "$ns" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+	fi
+	BG_PID=$!
+	E2E_PIDS+=("$BG_PID")
+}
+
+# stop_pid PID [TIMEOUT] [SIGNAL]: signal PID (TERM by default), wait for it
+# up to TIMEOUT seconds (default 3), then KILL.  Sets STOP_RC to its exit
+# status (when it is our child) and STOP_KILLED=1 if KILL was needed.
+stop_pid() {
+	local pid=$1 limit=${2:-3} sig=${3:-TERM} i
+	STOP_RC='' STOP_KILLED=0
+	[ -n "$pid" ] || return 0
+	if pid_alive "$pid"; then
+		kill "-$sig" "$pid" 2>/dev/null
+		for ((i = 0; i < limit * 20; i++)); do
+			pid_alive "$pid" || break
+			sleep 0.05
+		done
+		if pid_alive "$pid"; then
+			STOP_KILLED=1
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	fi
+	wait "$pid" 2>/dev/null
+	STOP_RC=$?
+	local keep=() p
+	for p in "${E2E_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+	E2E_PIDS=("${keep[@]}")
+	return 0
+}
+
+# ns_kill_all NS: KILL whatever still runs in our own namespace NS (all of it
+# was started by this run: children that daemons forked, for instance).
+ns_kill_all() {
+	local ns=$1 pids
+	ip netns list 2>/dev/null | grep -qw "^$ns" || return 0
+	pids=$(ip netns pids "$ns" 2>/dev/null)
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null
+	sleep 0.3
+	pids=$(ip netns pids "$ns" 2>/dev/null)
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	return 0
+}
+
+# topo_up: create both namespaces and the veth link between them.
+topo_up() {
+	work_dir
+	ip netns add "$NS_T" || return 1
+	E2E_TOPO=1
+	ip netns add "$NS_U" || return 1
+	ip -n "$NS_T" link set lo up
+	ip -n "$NS_U" link set lo up
+	# Created inside the namespaces: the pair never appears in the host's.
+	ip -n "$NS_T" link add veth0 type veth peer name veth0 netns "$NS_U" || return 1
+	nst sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.ipv6.conf.all.forwarding=0 net.ipv4.ip_forward=0 >/dev/null
+	nsu sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 >/dev/null
+	ip -n "$NS_T" addr add "$T_V4/24" dev veth0
+	ip -n "$NS_U" addr add "$U_V4/24" dev veth0
+	ip -n "$NS_T" addr add "$T_V6/64" dev veth0 nodad
+	ip -n "$NS_U" addr add "$U_V6/64" dev veth0 nodad
+	ip -n "$NS_U" addr add "$DST_V4/32" dev lo
+	ip -n "$NS_U" addr add "$DST_V6/128" dev lo nodad
+	ip -n "$NS_T" link set veth0 up
+	ip -n "$NS_U" link set veth0 up
+	wait_for 5 veth_up || return 1
+}
+
+veth_up() {
+	ip -n "$NS_T" link show veth0 | grep -q 'state UP' &&
+		ip -n "$NS_U" link show veth0 | grep -q 'state UP'
+}
+
+# topo_down: stop every process we started, then delete the namespaces.
+topo_down() {
+	local p
+	for p in "${E2E_PIDS[@]}"; do
+		pid_alive "$p" && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${E2E_PIDS[@]}"; do
+		for ((i = 0; i < 40; i++)); do pid_alive "$p" || break; sleep 0.05; done
+		pid_alive "$p" && kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	E2E_PIDS=()
+	if [ "$E2E_TOPO" = 1 ]; then
+		ns_kill_all "$NS_T"
+		ns_kill_all "$NS_U"
+		ip netns del "$NS_T" 2>/dev/null
+		ip netns del "$NS_U" 2>/dev/null
+		E2E_TOPO=0
+	fi
+	return 0
+}
+
+# e2e_cleanup: the EXIT trap.  Keeps the logs if anything failed.
+e2e_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM HUP
+	topo_down
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		rm -f "$WORK"/srv/*.bin "$WORK"/*.bin
+		if [ "$N_FAIL" -gt 0 ] || [ "${E2E_KEEP:-0}" = 1 ]; then
+			warn "logs kept in $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+trap e2e_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# port_listening NS ADDR PORT: something listens on ADDR:PORT in NS.
+port_listening() {
+	local ns=$1 addr=$2 port=$3
+	case $addr in *:*) addr="[$addr]" ;; esac
+	ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -qF "$addr:$port"
+}
+
+# ---- peers in ns u ---------------------------------------------------------
+
+# dante_conf FILE PORT METHOD(none|username) LOGFILE: a danted configuration
+# listening on $U_V4:PORT and [$U_V6]:PORT, reaching the test servers.
+dante_conf() {
+	local file=$1 port=$2 method=$3 logf=$4
+	cat >"$file" <<EOF
+# generated by sluice tests/e2e/lib.sh
+logoutput: $logf
+errorlog: $logf
+internal: $U_V4 port = $port
+internal: $U_V6 port = $port
+external: $DST_V4
+external: $DST_V6
+clientmethod: none
+socksmethod: $method
+user.privileged: root
+user.unprivileged: nobody
+timeout.negotiate: 10
+timeout.connect: 10
+client pass {
+	from: 0/0 to: 0/0
+	log: error
+}
+socks pass {
+	from: 0/0 to: 0/0
+	command: connect
+	log: error
+}
+EOF
+}
+
+# auth_files DIR: a private passwd/shadow pair holding root, nobody and the
+# test user; they are bind-mounted over /etc/passwd and /etc/shadow in a
+# mount namespace of danted's own, so the host's user database is untouched.
+auth_files() {
+	local dir=$1 hash
+	hash=$(openssl passwd -6 "$AUTH_PASS") || return 1
+	cat >"$dir/passwd" <<EOF
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+$AUTH_USER:x:64999:64999:sluice test user:/nonexistent:/usr/sbin/nologin
+EOF
+	cat >"$dir/shadow" <<EOF
+root:*:19000:0:99999:7:::
+nobody:*:19000:0:99999:7:::
+$AUTH_USER:$hash:19000:0:99999:7:::
+EOF
+	cat >"$dir/group" <<EOF
+root:x:0:
+nogroup:x:65534:
+$AUTH_USER:x:64999:
+EOF
+	chmod 644 "$dir/passwd" "$dir/group"
+	chmod 600 "$dir/shadow"
+}
+
+# start_dante NAME PORT [none|username]: danted in ns u; PID in DANTE_PID.
+start_dante() {
+	local name=$1 port=$2 method=${3:-none} d=$WORK/$1
+	mkdir -p "$d"
+	dante_conf "$d/danted.conf" "$port" "$method" "$d/danted.log"
+	if [ "$method" = username ]; then
+		auth_files "$d" || return 1
+		# unshare -m and sh exec in place: BG_PID is danted's own PID.
+		# shellcheck disable=SC2016  # $1 is expanded by the inner sh
+		start_bg "$name" "$NS_U" unshare -m sh -c '
+			mount --make-rprivate / &&
+			mount --bind "$1/passwd" /etc/passwd &&
+			mount --bind "$1/shadow" /etc/shadow &&
+			mount --bind "$1/group" /etc/group &&
+			exec /usr/sbin/danted -f "$1/danted.conf" -p "$1/danted.pid"' sh "$d"
+	else
+		start_bg "$name" "$NS_U" /usr/sbin/danted -f "$d/danted.conf" -p "$d/danted.pid"
+	fi
+	DANTE_PID=$BG_PID
+	if ! wait_for 10 port_listening "$NS_U" "$U_V4" "$port"; then
+		warn "danted ($name) did not start:"
+		tail -n 20 "$WORK/$name.log" "$d/danted.log" 2>/dev/null | sed 's/^/    /' >&2
+		return 1
+	fi
+}
+
+# start_microsocks NAME PORT [USER PASS]: PID in MICRO_PID.
+start_microsocks() {
+	local name=$1 port=$2
+	if [ $# -ge 4 ]; then
+		start_bg "$name" "$NS_U" microsocks -i "$U_V4" -p "$port" -u "$3" -P "$4"
+	else
+		start_bg "$name" "$NS_U" microsocks -i "$U_V4" -p "$port"
+	fi
+	MICRO_PID=$BG_PID
+	wait_for 10 port_listening "$NS_U" "$U_V4" "$port" || {
+		warn "microsocks ($name) did not start"
+		return 1
+	}
+}
+
+# start_servers: srv.py in ns u: raw and http on the destination addresses
+# (IPv4 and IPv6), and a silent "SOCKS5 server" on $U_V4:$PORT_SILENT.
+start_servers() {
+	rm -f "$WORK/srv.ready"
+	start_bg srv "$NS_U" "$PY" "$SRV_PY" --dir "$WORK/srv" --ready "$WORK/srv.ready" \
+		--lifetime 1800 \
+		-l "raw,$DST_V4,$PORT_RAW" -l "raw,$DST_V6,$PORT_RAW" \
+		-l "http,$DST_V4,$PORT_HTTP" -l "http,$DST_V6,$PORT_HTTP" \
+		-l "silent,$U_V4,$PORT_SILENT"
+	E2E_SERVERS_PID=$BG_PID
+	wait_for 10 test -s "$WORK/srv.ready" || {
+		warn "srv.py did not start:"
+		sed 's/^/    /' "$WORK/srv.log" >&2
+		return 1
+	}
+}
+
+# ---- sluice in ns t -------------------------------------------------------
+
+sluice_ready() { grep -qw ready "$SLUICE_LOG" 2>/dev/null; }
+# sluice_started: ready, or gone (so that waiting for it can stop).
+sluice_started() { sluice_ready || ! pid_alive "$SLUICE_PID"; }
+
+# start_sluice NAME ARGS...: start sluice in ns t with the standard TUN
+# addresses plus ARGS; wait for its "ready" line; add the routes into the
+# TUN.  Sets SLUICE_PID, SLUICE_LOG, SLUICE_TUN; on failure returns 1 with
+# the reason in SLUICE_ERR (and leaves nothing running).
+start_sluice() {
+	local name=$1 a prev=
+	shift
+	SLUICE_TUN=sluice0 SLUICE_ERR='' SLUICE_RC=''
+	for a in "$@"; do
+		[ "$prev" = --tun ] && SLUICE_TUN=$a
+		case $a in --tun=*) SLUICE_TUN=${a#--tun=} ;; esac
+		prev=$a
+	done
+	SLUICE_LOG=$WORK/$name.log
+	# shellcheck disable=SC2086
+	start_bg "$name" "$NS_T" $SLUICE_WRAPPER "$SLUICE" --ipv4 "$TUN_V4" --ipv6 "$TUN_V6" \
+		--log-level "$E2E_LOG_LEVEL" "$@"
+	SLUICE_PID=$BG_PID
+	if ! wait_for "$SLUICE_START_TIMEOUT" sluice_started; then
+		SLUICE_ERR="sluice not ready after ${SLUICE_START_TIMEOUT}s"
+		stop_pid "$SLUICE_PID" 2 KILL
+		SLUICE_PID=
+		return 1
+	fi
+	if ! pid_alive "$SLUICE_PID" || ! sluice_ready; then
+		stop_pid "$SLUICE_PID" 1
+		SLUICE_ERR="sluice exited during start-up (exit $STOP_RC)"
+		SLUICE_PID=
+		return 1
+	fi
+	if ! ip -n "$NS_T" route add "$NET_V4" dev "$SLUICE_TUN" 2>"$WORK/route.err" ||
+		! ip -n "$NS_T" -6 route add "$NET_V6" dev "$SLUICE_TUN" 2>>"$WORK/route.err"; then
+		SLUICE_ERR="cannot add routes via $SLUICE_TUN: $(tr '\n' ' ' <"$WORK/route.err")"
+		stop_sluice
+		return 1
+	fi
+	return 0
+}
+
+# stop_sluice: SIGTERM, expect exit 0 within the stop allowance and the TUN
+# device gone.  Returns 1 with the reason in SLUICE_ERR otherwise.  A no-op
+# when sluice is not running.
+stop_sluice() {
+	local pid=$SLUICE_PID
+	[ -n "$pid" ] || return 0
+	SLUICE_PID=
+	if ! pid_alive "$pid"; then
+		stop_pid "$pid"
+		SLUICE_RC=$STOP_RC
+		SLUICE_ERR="sluice had already exited (exit $SLUICE_RC)"
+		return 1
+	fi
+	stop_pid "$pid" "$SLUICE_STOP_TIMEOUT"
+	SLUICE_RC=$STOP_RC
+	if [ "$STOP_KILLED" = 1 ]; then
+		SLUICE_ERR="sluice still running ${SLUICE_STOP_TIMEOUT}s after SIGTERM (killed)"
+		return 1
+	fi
+	if [ "$SLUICE_RC" = 99 ] && [ -n "$SLUICE_WRAPPER" ]; then
+		SLUICE_ERR="wrapper reported errors (exit 99; see $SLUICE_LOG)"
+		return 1
+	fi
+	if [ "$SLUICE_RC" != 0 ]; then
+		SLUICE_ERR="sluice exited $SLUICE_RC after SIGTERM, want 0"
+		return 1
+	fi
+	if ip -n "$NS_T" link show "$SLUICE_TUN" >/dev/null 2>&1; then
+		SLUICE_ERR="TUN device $SLUICE_TUN still present after exit"
+		ip -n "$NS_T" link del "$SLUICE_TUN" 2>/dev/null
+		return 1
+	fi
+	return 0
+}
+
+# vmrss_kib PID: the process's resident set size in KiB (empty if gone).
+vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# ---- clients in ns t ------------------------------------------------------
+
+# tcli SECONDS SUBCOMMAND ARGS...: run cli.py in ns t, bounded by SECONDS.
+tcli() {
+	local t=$1
+	shift
+	nst timeout -k 2 "$t" "$PY" "$CLI_PY" "$@"
+}
+
+# tcurl ARGS...: curl in ns t; never uses a proxy from the environment.
+tcurl() {
+	nst env -u http_proxy -u https_proxy -u all_proxy -u HTTP_PROXY \
+		-u HTTPS_PROXY -u ALL_PROXY -u no_proxy -u NO_PROXY curl "$@"
+}
+
+# ---- results ---------------------------------------------------------------
+
+pass() {
+	N_PASS=$((N_PASS + 1))
+	say "ok $1"
+}
+fail() {
+	local name=$1
+	shift
+	N_FAIL=$((N_FAIL + 1))
+	E2E_FAILED_NAMES="$E2E_FAILED_NAMES $name"
+	say "FAIL $name: $*"
+}
+skip() {
+	local name=$1
+	shift
+	N_SKIP=$((N_SKIP + 1))
+	say "skip $name: $*"
+}
+summary() {
+	say "$1$N_PASS passed, $N_FAIL failed, $N_SKIP skipped"
+}
+
+# show_wrapper_errors FILE: the first error report of valgrind (or the
+# like) in FILE, and its summary line.
+show_wrapper_errors() {
+	[ -s "$1" ] || return 0
+	say "    --- first error reported in $1"
+	awk '/^==[0-9]+== (Invalid|Syscall param|Conditional jump|Use of uninit|Mismatched|Source and destination|Argument|.* definitely lost)/ { on = 1 }
+		on && /^==[0-9]+== *$/ { exit }
+		on { print; if (++n >= 25) exit }' "$1" | sed 's/^/    | /'
+	grep -E '== ERROR SUMMARY' "$1" | tail -n 1 | sed 's/^/    | /'
+}
+
+# show_log FILE [LINES]: the end of a log, indented, for a failure report.
+show_log() {
+	[ -s "$1" ] || return 0
+	say "    --- last ${2:-15} lines of $1"
+	tail -n "${2:-15}" "$1" | sed 's/^/    | /'
+}
