@@ -55,6 +55,15 @@ else
 fi
 echo "== end-to-end tests"
 run_part e2e "$here/e2e/run.sh"
+# the same suite with sluice under valgrind: no memory error, no leak
+if command -v valgrind >/dev/null 2>&1 && [ -z "${CHECK_NO_VALGRIND:-}" ]; then
+	echo "== end-to-end tests under valgrind"
+	SLUICE_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	    run_part e2e-valgrind "$here/e2e/run.sh"
+else
+	echo "check: valgrind not installed: e2e-valgrind skipped"
+	skipped=$((skipped + 1))
+fi
 # further suites: TLS and HTTP upstreams, the --perf self-benchmark
 for part in tls perf; do
 	if [ -f "$here/e2e/$part.sh" ]; then
