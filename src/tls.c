@@ -40,8 +40,8 @@
  * The handshake must read whatever the user's EV_READ state, so while it
  * runs the socket bufferevent does not read: an event of our own reads the
  * fd into a buffer of ours (hs_in, drained first by tls_bio_recv_cb) and
- * steps mbedtls_ssl_handshake.
- * Handshake records go to the socket bufferevent's output like any other.
+ * steps mbedtls_ssl_handshake.  Handshake records go to the socket
+ * bufferevent's output like any other.
  */
 #include <sys/socket.h>
 

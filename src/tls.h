@@ -2,11 +2,12 @@
  * tls.h - TLS client connections (mbedTLS) behind a plain bufferevent.
  *
  * A tls_client holds what all connections to one upstream share: the
- * mbedTLS configuration (TLS 1.2 or later, AEAD cipher suites with ECDHE
- * only: AES-GCM, ChaCha20-Poly1305, AES-CCM), the CA chain, an optional
- * client certificate, an optional public key pin and the last good session
- * for resumption.  tls_bufferevent_new() wraps a socket bufferevent into
- * one that the relay uses exactly like a connected socket bufferevent:
+ * mbedTLS configuration (TLS 1.2 at least, which is also mbedTLS 2.28's
+ * most; AEAD cipher suites with ECDHE only: AES-GCM, ChaCha20-Poly1305,
+ * AES-CCM), the CA chain, an optional client certificate, an optional
+ * public key pin and the last good session for resumption.
+ * tls_bufferevent_new() wraps a socket bufferevent into one that the
+ * relay uses exactly like a connected socket bufferevent:
  * bufferevent_setcb, bufferevent_enable/disable, bufferevent_setwatermark,
  * bufferevent_get_input/get_output, bufferevent_write/write_buffer,
  * bufferevent_getfd and bufferevent_free all work, on plaintext.
@@ -18,9 +19,10 @@
  *   the chain, name and pin checked out.  BEV_EVENT_ERROR (once, and then
  *   nothing more) when connecting, the handshake, verification or the
  *   connection fails; tls_bufferevent_error() says why and errno is the
- *   socket error, or EPROTO for a TLS failure.  BEV_EVENT_EOF|READING when
- *   the peer closed its side after the handshake (close_notify, or a TCP
- *   FIN without one), after all data before it was delivered.
+ *   socket error, ECONNRESET for a close during the handshake, or EPROTO
+ *   for a TLS failure.  BEV_EVENT_EOF|READING when the peer closed its
+ *   side after the handshake (close_notify, or a TCP FIN without one),
+ *   after all data before it was delivered.
  * - Reading: ciphertext is read from the socket only while EV_READ is
  *   enabled and the input buffer is below its high watermark, and
  *   decrypted plaintext never takes the input buffer past that watermark,
@@ -95,9 +97,9 @@ void tls_client_stats(const struct tls_client *c, unsigned long *full,
 
 /*
  * Wrap `under', a socket bufferevent (made with BEV_OPT_CLOSE_ON_FREE)
- * that is connecting, connected, or about to be connected with
- * bufferevent_socket_connect*().  The handshake starts as soon as it is
- * connected, offering the client's last session for resumption.  Takes
+ * that is connecting, made from a connected fd, or about to be connected
+ * with bufferevent_socket_connect*().  The handshake starts as soon as it
+ * is connected, offering the client's last session for resumption.  Takes
  * ownership: freeing the returned bufferevent frees `under'.  Returns
  * NULL on allocation failure, and then `under' is still the caller's.
  */
