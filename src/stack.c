@@ -8,6 +8,7 @@
  * TCP_TMR_INTERVAL from a persistent libevent timer.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,27 @@ stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (got > 0)
 		s->st.rx_batches++;
+}
+
+void
+stack_input(struct stack *s, const void *pkt, size_t len)
+{
+	struct pbuf *p;
+	unsigned char v;
+
+	s->st.rx_packets++;
+	s->st.rx_bytes += len;
+	if (len == 0 || len > (size_t)s->mtu ||
+	    ((v = ((const unsigned char *)pkt)[0] >> 4) != 4 && v != 6) ||
+	    (p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL)) == NULL) {
+		s->st.rx_dropped++;
+		return;
+	}
+	pbuf_take(p, pkt, (u16_t)len);
+	if (s->netif.input(p, &s->netif) != ERR_OK) {
+		s->st.rx_dropped++;
+		pbuf_free(p);
+	}
 }
 
 static void

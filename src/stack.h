@@ -10,6 +10,7 @@
 #define SLUICE_STACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -52,6 +53,11 @@ void		 stack_unlisten(struct stack *s);
 /* Compute (or not) IP and TCP checksums ourselves (TUN offload tests). */
 void		 stack_set_checksums(struct stack *s, bool generate, bool check);
 void		 stack_get_stats(const struct stack *s, struct stack_stats *st);
+/*
+ * Feed one IP packet to the stack as if read from the TUN (fuzzers,
+ * benchmarks).  Bad packets are dropped and counted like real ones.
+ */
+void		 stack_input(struct stack *s, const void *pkt, size_t len);
 /* "a.b.c.d:port" or "[v6]:port" of a pcb side, for logs. */
 const char	*stack_pcb_addr(const struct tcp_pcb *pcb, bool local,
 		    char *buf, unsigned len);
