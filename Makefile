@@ -3,6 +3,8 @@
 #   make deps       apt-install build and test dependencies, fetch lwIP
 #   make check      unit + e2e tests (root, network namespaces)
 #   make demo       a curl through the tunnel, in namespaces of its own
+#   make bench      --perf and the per-packet benchmark; bench-iperf: iperf3
+#   make fuzz       libFuzzer targets for the parsers and the packet path
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined   build with sanitizers
 #   make LWIP_SRC=/path/to/lwip-2.1.3 use a pristine lwIP tree from elsewhere
@@ -131,6 +133,9 @@ $(BUILD)/bench/%: tests/bench/%.c $(CORE_LIB) $(LWIP_LIB)
 	$(Q)$(CC) $(CFLAGS_OURS) -MMD -MP $(LDFLAGS) -o $@ $< -Wl,--start-group $(CORE_LIB) $(LWIP_LIB) -Wl,--end-group $(LIBS) -ldl
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(BENCH_BINS:=.d)
+
+# libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20]
+-include fuzz.mk
 
 # ---- set-up, tests, demo, benchmarks --------------------------------------
 deps:
