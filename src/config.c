@@ -65,6 +65,8 @@ static const struct config_key config_keys[] = {
 	    "an IPv4 address with an optional /0..32" },
 	{ "tun", "ipv6", CONFIG_PREFIX6, 0, 0, 0,
 	    "an IPv6 address with an optional /0..128" },
+	{ "tun", "offload", CONFIG_BOOL, OFF(offload), 0, 0,
+	    "yes or no" },
 	{ "tun", "fd", CONFIG_INT, OFF(tun_fd), -1, INT_MAX,
 	    "an integer -1..2147483647" },
 
@@ -135,6 +137,7 @@ config_defaults(struct config *c)
 	c->tun_fd = -1;
 	c->connect_timeout_ms = 10 * 1000;
 	c->verify = true;
+	c->offload = true;
 	c->max_flows = 4096;
 	c->idle_timeout_ms = 5 * 60 * 1000;
 	c->flow_buffer = 256 * 1024;

@@ -29,6 +29,7 @@ struct config {
 	struct in6_addr	ipv6;
 	int		ipv6_prefix;		/* 0..128 */
 	int		tun_fd;			/* -1: open/create by name */
+	bool		offload;		/* default true: TSO/csum offloads */
 
 	/* [upstream] */
 	bool		has_upstream;

@@ -443,6 +443,7 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 		free(f);
 		return ERR_ABRT;
 	}
+	stack_pcb_init(fl->stack, pcb);
 	/* the window is the per-flow buffer: memory stays bounded */
 	wnd = (tcpwnd_size_t)fl->lim.flow_buffer;
 	if (wnd > TCP_WND_MAX(pcb))

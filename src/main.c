@@ -50,6 +50,7 @@ static const struct main_key_opt {
 	{ "ipv4",		"tun",		"ipv4" },
 	{ "ipv6",		"tun",		"ipv6" },
 	{ "tun-fd",		"tun",		"fd" },
+	{ "tun-offload",	"tun",		"offload" },
 	{ "max-flows",		"limits",	"max_flows" },
 	{ "idle-timeout",	"limits",	"idle_timeout" },
 	{ "flow-buffer",	"limits",	"flow_buffer" },
@@ -86,6 +87,7 @@ main_usage(FILE *f)
 "      --ipv4 ADDR/PREFIX    IPv4 address of the TUN device              [tun] ipv4\n"
 "      --ipv6 ADDR/PREFIX    IPv6 address of the TUN device              [tun] ipv6\n"
 "      --tun-fd N            use this already-open TUN fd as it is       [tun] fd\n"
+"      --tun-offload yes|no  TSO and checksum offloads on the TUN (yes)  [tun] offload\n"
 "      --max-flows N         concurrent flows, 1..16000; more SYNs get a RST (4096)\n"
 "                                                                        [limits] max_flows\n"
 "      --idle-timeout DUR    close flows idle this long, 0 = never (5m)  [limits] idle_timeout\n"
@@ -278,7 +280,8 @@ main(int argc, char *argv[])
 		}
 		c.mtu = mtu;
 	} else {
-		if (tun_open(&tun, c.tun_name) == -1)
+		if ((c.offload ? tun_open_offload(&tun, c.tun_name) :
+		    tun_open(&tun, c.tun_name)) == -1)
 			goto out;
 		if (tun_set_mtu(&tun, c.mtu) == -1 ||
 		    (c.has_ipv4 && tun_add_ipv4(&tun, &c.ipv4, c.ipv4_prefix) == -1) ||
@@ -286,7 +289,8 @@ main(int argc, char *argv[])
 		    tun_up(&tun) == -1)
 			goto out;
 	}
-	if ((stack = stack_new(base, tun.fd, c.mtu)) == NULL)
+	if ((stack = stack_new(base, tun.fd, c.mtu)) == NULL ||
+	    (tun.vnet_hdr && stack_set_vnet_hdr(stack) == -1))
 		goto out;
 	lim.max_flows = c.max_flows;
 	lim.idle_timeout_ms = c.idle_timeout_ms;
@@ -306,7 +310,8 @@ main(int argc, char *argv[])
 		log_errorx("cannot install signal handlers");
 		goto out;
 	}
-	log_info("ready: tun %s mtu %d, upstream %s", tun.name, c.mtu,
+	log_info("ready: tun %s mtu %d%s, upstream %s", tun.name, c.mtu,
+	    tun.vnet_hdr ? " offloads" : "",
 	    url_redacted(&c.upstream, upname, sizeof(upname)));
 	if (event_base_dispatch(base) == -1)
 		log_errorx("event loop failed");

@@ -521,6 +521,7 @@ perf_client_main(void *arg)
 	unsigned char *buf = NULL;
 	int fd;
 
+	pthread_setname_np(pthread_self(), "perf-client");
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		perf_client_fail(r, "client: socket: %s", strerror(errno));
 		goto done;
@@ -592,7 +593,12 @@ perf_server_drop(struct perf_run *r, bool abort)
 		tcp_abort(pcb);
 }
 
-/* Reader mode: queue pattern bytes as far as the send buffer has room. */
+/*
+ * Reader mode: queue pattern bytes as far as the send buffer has room.
+ * Only called from lwIP callbacks (accept, sent): tcp_input() runs
+ * tcp_output() once they return, so calling it here would only walk the
+ * queues twice.
+ */
 static void
 perf_server_fill(struct perf_run *r)
 {
@@ -601,7 +607,6 @@ perf_server_fill(struct perf_run *r)
 	u16_t mss = tcp_mss(pcb), chunk;
 	size_t n;
 	err_t err;
-	bool wrote = false;
 
 	/* whole segments per call, so no segment spans two calls */
 	chunk = (u16_t)(mss > 0 ? (0xffff / mss) * mss : 0xffff);
@@ -624,15 +629,10 @@ perf_server_fill(struct perf_run *r)
 			return;
 		}
 		r->queued += n;
-		wrote = true;
 	}
 	if (r->queued == total && !r->fin_sent &&
-	    tcp_shutdown(pcb, 0, 1) == ERR_OK) {
+	    tcp_shutdown(pcb, 0, 1) == ERR_OK)
 		r->fin_sent = true;
-		wrote = true;
-	}
-	if (wrote)
-		tcp_output(pcb);
 }
 
 static err_t
@@ -1021,6 +1021,7 @@ perf_socks_main(void *arg)
 	struct pollfd pfd[2];
 	int fd;
 
+	pthread_setname_np(pthread_self(), "perf-socks");
 	pfd[0].fd = sk->lfd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = sk->stop_fd;

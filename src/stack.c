@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/virtio_net.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lwip/inet_chksum.h"
 #include "lwip/init.h"
 #include "lwip/ip.h"
 #include "lwip/netif.h"
@@ -30,6 +32,8 @@
 
 #define STACK_RX_BATCH	64
 #define STACK_IOV_MAX	32
+#define STACK_VNET_LEN	sizeof(struct virtio_net_hdr)
+#define STACK_RXBUF_LEN	65536
 
 struct stack {
 	struct event_base	*base;
@@ -40,6 +44,8 @@ struct stack {
 	struct event		*timer_ev;
 	struct tcp_pcb		*listener;
 	struct stack_stats	 st;
+	bool			 vnet;		/* virtio_net_hdr + offloads */
+	unsigned char		*rxbuf;		/* vnet: one 64 KiB packet */
 	bool			 rx_error_logged;
 	bool			 tx_error_logged;
 };
@@ -82,6 +88,108 @@ sluice_lwip_assert(const char *msg, const char *file, int line)
 
 /* ---- output ------------------------------------------------------------ */
 
+/* Fold a 32-bit one's complement sum to 16 bits. */
+static uint16_t
+stack_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/*
+ * Fill the virtio_net_hdr for an outgoing packet.  TCP goes out with a
+ * partial checksum (the pseudo-header sum, as Linux's CHECKSUM_PARTIAL) for
+ * the kernel to finish, and segments longer than the TUN's MSS as one TSO
+ * super-packet.  Anything else was checksummed by lwIP.  Headers are in the
+ * first pbuf: lwIP builds them there.
+ */
+static void
+stack_vnet_hdr_out(struct stack *s, struct pbuf *p, struct virtio_net_hdr *h)
+{
+	unsigned char *b = p->payload;
+	unsigned ihl, thl, tcplen, paylen, mss;
+	unsigned char pseudo[40];
+	uint32_t sum;
+	uint16_t ck;
+	bool v6;
+
+	memset(h, 0, sizeof(*h));
+	if (p->len < 20)
+		return;
+	v6 = (b[0] >> 4) == 6;
+	if (v6) {
+		if (p->len < 60 || b[6] != IP_PROTO_TCP)
+			return;
+		ihl = 40;
+		tcplen = (unsigned)(b[4] << 8 | b[5]);
+	} else {
+		ihl = (unsigned)(b[0] & 0x0f) * 4;
+		if (b[9] != IP_PROTO_TCP || p->len < ihl + 20)
+			return;
+		tcplen = (unsigned)(b[2] << 8 | b[3]) - ihl;
+	}
+	thl = (unsigned)(b[ihl + 12] >> 4) * 4;
+	if (p->len < ihl + thl || tcplen < thl)
+		return;
+
+	/* the pseudo-header sum, stored as Linux stores it */
+	if (v6) {
+		memcpy(pseudo, b + 8, 32);
+		sum = sluice_chksum(pseudo, 32);
+	} else {
+		memcpy(pseudo, b + 12, 8);
+		sum = sluice_chksum(pseudo, 8);
+	}
+	sum += lwip_htons(IP_PROTO_TCP);
+	sum += lwip_htons((uint16_t)tcplen);
+	ck = stack_fold(sum);
+	memcpy(b + ihl + 16, &ck, 2);
+	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->csum_start = (uint16_t)ihl;
+	h->csum_offset = 16;
+
+	paylen = tcplen - thl;
+	mss = (unsigned)s->mtu - ihl - thl;
+	if (paylen > mss) {
+		h->gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
+		    VIRTIO_NET_HDR_GSO_TCPV4;
+		h->gso_size = (uint16_t)mss;
+		h->hdr_len = (uint16_t)(ihl + thl);
+	}
+}
+
+/*
+ * Check the TCP checksum of a packet the kernel did not vouch for (one it
+ * forwarded rather than made).  buf holds the whole IP packet.
+ */
+static bool
+stack_tcp_csum_ok(const unsigned char *b, size_t len)
+{
+	unsigned ihl, tcplen;
+	uint32_t sum;
+
+	if ((b[0] >> 4) == 6) {
+		if (len < 40 || b[6] != IP_PROTO_TCP)
+			return true;	/* lwIP checks the rest */
+		ihl = 40;
+		sum = sluice_chksum(b + 8, 32);
+	} else {
+		ihl = (unsigned)(b[0] & 0x0f) * 4;
+		if (len < 20 || b[9] != IP_PROTO_TCP || len < ihl ||
+		    (b[6] & 0x3f) != 0 || b[7] != 0)
+			return true;	/* not TCP, or a fragment */
+		sum = sluice_chksum(b + 12, 8);
+	}
+	if (len < ihl + 20)
+		return true;		/* lwIP drops it */
+	tcplen = (unsigned)(len - ihl);
+	sum += lwip_htons(IP_PROTO_TCP);
+	sum += lwip_htons((uint16_t)tcplen);
+	sum += sluice_chksum(b + ihl, (int)tcplen);
+	return stack_fold(sum) == 0xffff;
+}
+
 /* Write one packet (a pbuf chain) to the TUN fd. */
 static err_t
 stack_write(struct stack *s, struct pbuf *p)
@@ -104,7 +212,20 @@ stack_write(struct stack *s, struct pbuf *p)
 		iov[0].iov_len = p->tot_len;
 		n = 1;
 	}
-	w = writev(s->fd, iov, n);
+	if (s->vnet) {
+		/* iov[0] was reserved for the header: shift the rest */
+		struct virtio_net_hdr h;
+		struct iovec all[STACK_IOV_MAX + 1];
+
+		stack_vnet_hdr_out(s, p, &h);
+		all[0].iov_base = &h;
+		all[0].iov_len = STACK_VNET_LEN;
+		memcpy(&all[1], iov, (size_t)n * sizeof(iov[0]));
+		w = writev(s->fd, all, n + 1);
+		if (w >= (ssize_t)STACK_VNET_LEN)
+			w -= (ssize_t)STACK_VNET_LEN;
+	} else
+		w = writev(s->fd, iov, n);
 	if (w < 0) {
 		s->st.tx_dropped++;
 		if (!s->tx_error_logged && errno != EAGAIN && errno != ENOBUFS) {
@@ -164,6 +285,67 @@ stack_rx_discard(struct stack *s)
 	return true;
 }
 
+/*
+ * Read with offloads: a virtio_net_hdr and a packet of up to 64 KiB into
+ * rxbuf, then into pool pbufs.  Packets the kernel made come with
+ * NEEDS_CSUM or DATA_VALID; others get their TCP checksum checked here,
+ * since lwIP's own check is off on this netif.
+ */
+static void
+stack_tun_read_vnet(struct stack *s, evutil_socket_t fd)
+{
+	struct virtio_net_hdr h;
+	struct iovec iov[2];
+	struct pbuf *p;
+	unsigned char v;
+	ssize_t n;
+	size_t len;
+	int i, got = 0;
+
+	iov[0].iov_base = &h;
+	iov[0].iov_len = STACK_VNET_LEN;
+	iov[1].iov_base = s->rxbuf;
+	iov[1].iov_len = STACK_RXBUF_LEN;
+	for (i = 0; i < STACK_RX_BATCH; i++) {
+		n = readv(fd, iov, 2);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EINTR &&
+			    !s->rx_error_logged) {
+				log_warn("tun: read");
+				s->rx_error_logged = true;
+			}
+			break;
+		}
+		got++;
+		s->st.rx_packets++;
+		s->st.rx_bytes += (uint64_t)n;
+		if ((size_t)n <= STACK_VNET_LEN || (size_t)n - STACK_VNET_LEN > 0xffff) {
+			s->st.rx_dropped++;
+			continue;
+		}
+		len = (size_t)n - STACK_VNET_LEN;
+		v = s->rxbuf[0] >> 4;
+		if ((v != 4 && v != 6) ||
+		    (!(h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM |
+		    VIRTIO_NET_HDR_F_DATA_VALID)) &&
+		    !stack_tcp_csum_ok(s->rxbuf, len))) {
+			s->st.rx_dropped++;
+			continue;
+		}
+		if ((p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL)) == NULL) {
+			s->st.rx_dropped++;
+			continue;
+		}
+		pbuf_take(p, s->rxbuf, (u16_t)len);
+		if (s->netif.input(p, &s->netif) != ERR_OK) {
+			s->st.rx_dropped++;
+			pbuf_free(p);
+		}
+	}
+	if (got > 0)
+		s->st.rx_batches++;
+}
+
 static void
 stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -175,6 +357,10 @@ stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
 	int i, cnt, got = 0;
 
 	(void)what;
+	if (s->vnet) {
+		stack_tun_read_vnet(s, fd);
+		return;
+	}
 	for (i = 0; i < STACK_RX_BATCH; i++) {
 		p = pbuf_alloc(PBUF_RAW, (u16_t)s->mtu, PBUF_POOL);
 		if (p == NULL) {
@@ -332,9 +518,34 @@ stack_free(struct stack *s)
 		event_free(s->timer_ev);
 	netif_set_down(&s->netif);
 	netif_remove(&s->netif);
+	free(s->rxbuf);
 	if (stack_current == s)
 		stack_current = NULL;
 	free(s);
+}
+
+int
+stack_set_vnet_hdr(struct stack *s)
+{
+	if ((s->rxbuf = malloc(STACK_RXBUF_LEN)) == NULL) {
+		log_error("stack: malloc");
+		return -1;
+	}
+	s->vnet = true;
+	/* the kernel finishes TCP checksums both ways; lwIP does the rest */
+	NETIF_SET_CHECKSUM_CTRL(&s->netif,
+	    NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP |
+	    NETIF_CHECKSUM_GEN_ICMP | NETIF_CHECKSUM_GEN_ICMP6 |
+	    NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_UDP |
+	    NETIF_CHECKSUM_CHECK_ICMP | NETIF_CHECKSUM_CHECK_ICMP6);
+	return 0;
+}
+
+void
+stack_pcb_init(struct stack *s, struct tcp_pcb *pcb)
+{
+	if (s->vnet)
+		pcb->mss = STACK_GSO_MSS;
 }
 
 int

@@ -39,11 +39,27 @@ struct stack_stats {
  */
 typedef signed char (*stack_syn_cb)(void *arg, struct tcp_pcb *pcb);
 
+/* The MSS of pcbs on a link with TSO: one IP packet of at most 64 KiB */
+#define STACK_GSO_MSS	(65535 - 40 - 20 - 40 - 535)
+
 /*
  * Bring up lwIP on the TUN fd (non-blocking, IFF_TUN|IFF_NO_PI) with the
  * given MTU.  The fd stays the caller's.  NULL on failure (logged).
  */
 struct stack	*stack_new(struct event_base *base, int tun_fd, int mtu);
+/*
+ * The fd carries a virtio_net_hdr before each packet and has TSO/checksum
+ * offloads (tun_open_offload): read TCP super-packets, write TCP segments
+ * of up to 64 KiB for the kernel to split, and leave TCP checksums to it.
+ * Call right after stack_new().  0 or -1.
+ */
+int		 stack_set_vnet_hdr(struct stack *s);
+/*
+ * Fit a new pcb to the link: with offloads its MSS grows to 64 KiB (the
+ * MSS announced to the peer stays that of the TUN MTU).  Call from a SYN
+ * or accept callback.
+ */
+void		 stack_pcb_init(struct stack *s, struct tcp_pcb *pcb);
 /* Stop reading, close the listener, shut lwIP's netif down.  NULL is ok. */
 void		 stack_free(struct stack *s);
 /* Accept TCP for any address and port, IPv4 and IPv6.  0 or -1. */

@@ -30,8 +30,17 @@ tun_set_nonblock(int fd)
 	return 0;
 }
 
-int
-tun_open(struct tun *t, const char *name)
+/* Let the kernel hand us TSO super-packets and partial checksums. */
+static int
+tun_set_offload(int fd)
+{
+	unsigned int off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+
+	return ioctl(fd, TUNSETOFFLOAD, off);
+}
+
+static int
+tun_open_flags(struct tun *t, const char *name, bool vnet)
 {
 	struct ifreq ifr;
 	bool existed;
@@ -45,12 +54,19 @@ tun_open(struct tun *t, const char *name)
 		return -1;
 	}
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
 	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
 	if (ioctl(t->fd, TUNSETIFF, &ifr) == -1) {
 		log_error("tun: %s: TUNSETIFF", name);
 		goto bad;
 	}
+	if (vnet && tun_set_offload(t->fd) == -1) {
+		/* an old kernel: close and start over without */
+		log_info("tun: %s: no offloads (%s)", name, strerror(errno));
+		close(t->fd);
+		return tun_open_flags(t, name, false);
+	}
+	t->vnet_hdr = vnet;
 	if (tun_set_nonblock(t->fd) == -1) {
 		log_error("tun: %s: O_NONBLOCK", name);
 		goto bad;
@@ -64,6 +80,18 @@ bad:
 	close(t->fd);
 	t->fd = -1;
 	return -1;
+}
+
+int
+tun_open(struct tun *t, const char *name)
+{
+	return tun_open_flags(t, name, false);
+}
+
+int
+tun_open_offload(struct tun *t, const char *name)
+{
+	return tun_open_flags(t, name, true);
 }
 
 int
@@ -86,6 +114,11 @@ tun_adopt(struct tun *t, int fd)
 		log_error("tun: fd %d: O_NONBLOCK", fd);
 		return -1;
 	}
+	if ((ifr.ifr_flags & IFF_VNET_HDR) && tun_set_offload(fd) == -1) {
+		log_error("tun: fd %d: IFF_VNET_HDR without offloads", fd);
+		return -1;
+	}
+	t->vnet_hdr = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
 	t->fd = fd;
 	t->adopted = true;
 	memcpy(t->name, ifr.ifr_name, IFNAMSIZ);

@@ -14,6 +14,7 @@ struct tun {
 	char		name[IFNAMSIZ];
 	bool		created;		/* we made it; it goes with the fd */
 	bool		adopted;		/* came from --tun-fd */
+	bool		vnet_hdr;		/* packets carry a virtio_net_hdr */
 };
 
 /*
@@ -21,7 +22,16 @@ struct tun {
  * one is attached), IFF_TUN|IFF_NO_PI, non-blocking.  0 or -1 (logged).
  */
 int	tun_open(struct tun *t, const char *name);
-/* Adopt an already-open TUN fd (e.g. handed over by a VPN manager). */
+/*
+ * The same with offloads: IFF_VNET_HDR, and the kernel may hand us TCP
+ * super-packets (TSO) and unchecksummed packets while we may write them.
+ * Falls back to a plain device (vnet_hdr false) where the kernel refuses.
+ */
+int	tun_open_offload(struct tun *t, const char *name);
+/*
+ * Adopt an already-open TUN fd (e.g. handed over by a VPN manager); with
+ * IFF_VNET_HDR set on it, offloads are switched on as above.
+ */
 int	tun_adopt(struct tun *t, int fd);
 /* The device's MTU, or -1 (logged). */
 int	tun_get_mtu(const struct tun *t);
