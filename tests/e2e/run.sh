@@ -135,9 +135,10 @@ http_upload() {
 	[ "$out" = "$rec" ] || why "upload: reply '$out' differs from server record '$rec'"
 }
 
-# transfer UPSTREAM: 64 MiB down and up through sluice to UPSTREAM.
+# transfer UPSTREAM [SLUICE_ARGS...]: 64 MiB down and up through sluice to
+# UPSTREAM.
 transfer() {
-	sluice_up --upstream "$1" || return 1
+	sluice_up --upstream "$@" || return 1
 	http_download "http://$DST_V4" || return 1
 	http_upload "http://$DST_V4" "up-$CASE" || return 1
 	still_running
@@ -167,6 +168,14 @@ expect_refused() {
 case_transfer_dante() {
 	need HAVE_DANTE || return
 	transfer "$UP_DANTE"
+}
+
+# the plain packet path: no IFF_VNET_HDR, lwIP computes every checksum
+case_transfer_no_offload() {
+	need HAVE_DANTE || return
+	transfer "$UP_DANTE" --tun-offload no || return 1
+	grep -q "offloads" "$SLUICE_LOG" && why "offloads on despite --tun-offload no"
+	return 0
 }
 
 case_transfer_microsocks() {
@@ -474,7 +483,7 @@ run_case() {
 	return 0
 }
 
-CASES="transfer_dante transfer_microsocks transfer_dante_auth
+CASES="transfer_dante transfer_no_offload transfer_microsocks transfer_dante_auth
 auth_wrong_password_dante auth_microsocks concurrent_flows ipv6_flow
 ipv6_upstream_address connect_port_closed connect_upstream_down
 connect_upstream_silent half_close slow_reader bad_config check_config
