@@ -34,6 +34,8 @@
 #include "upstream.h"
 
 #define FLOW_MAX_SINGLE_IO	(256 * 1024)
+#define FLOW_CORK_IN_FLIGHT	(8 * 1024)	/* > 2 segments of MTU 1500 */
+#define FLOW_CORK_MAX		(64 * 1024)
 
 enum flow_state {
 	FLOW_DIALING,
@@ -229,6 +231,24 @@ flow_pcb_err_cb(void *arg, err_t err)
 
 /* ---- upstream side (bufferevent callbacks) ----------------------------- */
 
+/*
+ * Whether to hold freshly queued bytes back for a moment.  A proxy relays
+ * a bulk stream in small pieces; sending each as it comes makes many small
+ * packets.  While enough data is in flight that the client's ACK is due
+ * soon (more than two full segments: no delayed ACK), lwIP sends what is
+ * queued when that ACK arrives, as one larger segment.  Anything else
+ * (interactive traffic, the end of a burst) goes out at once.
+ */
+static bool
+flow_cork(const struct tcp_pcb *pcb)
+{
+	u32_t in_flight = pcb->snd_nxt - pcb->lastack;
+	u32_t queued = pcb->snd_lbb - pcb->snd_nxt;
+
+	return pcb->unacked != NULL && in_flight >= FLOW_CORK_IN_FLIGHT &&
+	    queued < FLOW_CORK_MAX;
+}
+
 /* Move what the upstream sent into the pcb, as far as it has room. */
 static void
 flow_to_client(struct flow *f)
@@ -271,7 +291,7 @@ flow_to_client(struct flow *f)
 			wrote = true;
 		}
 	}
-	if (wrote)
+	if (wrote && !flow_cork(f->pcb))
 		tcp_output(f->pcb);
 }
 
