@@ -3,7 +3,8 @@
 #   make deps       apt-install build and test dependencies, fetch lwIP
 #   make check      unit + e2e tests (root, network namespaces)
 #   make demo       a curl through the tunnel, in namespaces of its own
-#   make bench      --perf and the per-packet benchmark; bench-iperf: iperf3
+#   make bench      --perf and the per-packet benchmark; bench-iperf: iperf3;
+#                   bench-tls: socks5+tls vs socks5 and new-flow rates
 #   make fuzz       libFuzzer targets for the parsers and the packet path
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined   build with sanitizers
@@ -74,7 +75,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps lwip check check-unit check-e2e demo bench bench-iperf \
+.PHONY: all deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls \
         install uninstall clean distclean unit
 
 all: sluice
@@ -161,6 +162,9 @@ bench: sluice $(BENCH_BINS)
 
 bench-iperf: sluice
 	@tests/bench/iperf.sh
+
+bench-tls: sluice
+	@tests/bench/tls.sh
 
 install: sluice
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
