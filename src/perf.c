@@ -95,10 +95,11 @@ struct perf_opts {
 	unsigned	 runs;
 	unsigned	 timeout_s;
 	int		 mtu;
+	bool		 offload;	/* TSO/checksum offloads on the TUN */
 	struct in_addr	 addr;		/* the client connects here */
 	bool		 json;
 	bool		 quiet;
-	bool		 corrupt;	/* test only: flip one byte at its source */
+	bool		 corrupt;	/* test only: flip a byte at the source */
 	uint64_t	 corrupt_at;
 	enum log_level	 log_level;
 	size_t		 flow_buffer;	/* relay path; 0: the default */
@@ -136,7 +137,7 @@ struct perf_run {
 	uint64_t		 queued;	/* stack path, reader: tcp_write()n */
 	bool			 fin_sent;
 	bool			 finished;
-	double			 tick_at;	/* seconds since start of the next line */
+	double			 tick_at;	/* next interval line's end, s */
 	uint64_t		 tick_bytes;
 	struct stack_stats	 st0;
 };
@@ -177,7 +178,7 @@ static unsigned char	perf_corrupt_buf[PERF_CLIENT_BUF];
 
 static void	perf_run_check(struct perf *);
 
-/* ---- helpers -------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------- */
 
 static double
 perf_ts_diff(const struct timespec *a, const struct timespec *b)
@@ -214,7 +215,7 @@ perf_wake(struct perf *p)
 		;
 }
 
-/* ---- the pattern ------------------------------------------------------------ */
+/* ---- the pattern ----------------------------------------------------- */
 
 static void
 perf_pattern_init(void)
@@ -253,10 +254,13 @@ perf_source(const struct perf_opts *o, uint64_t off, size_t len)
 	return src;
 }
 
-/* Check len received bytes at stream offset off.  0, or -1 and err. */
+/*
+ * Check len bytes that `who' received at stream offset off against the
+ * pattern.  0, or -1 with the first bad byte described in err.
+ */
 static int
-perf_verify(uint64_t off, const void *buf, size_t len, char *err,
-    size_t errlen)
+perf_verify(const char *who, uint64_t off, const void *buf, size_t len,
+    char *err, size_t errlen)
 {
 	const unsigned char *b = buf, *want;
 	size_t n, i;
@@ -267,8 +271,8 @@ perf_verify(uint64_t off, const void *buf, size_t len, char *err,
 		if (memcmp(b, want, n) != 0) {
 			for (i = 0; i < n && b[i] == want[i]; i++)
 				;
-			snprintf(err, errlen, "data mismatch at byte %llu: "
-			    "expected 0x%02x, got 0x%02x",
+			snprintf(err, errlen, "%s: data mismatch at byte %llu: "
+			    "expected 0x%02x, got 0x%02x", who,
 			    (unsigned long long)(off + i), want[i], b[i]);
 			return -1;
 		}
@@ -279,21 +283,24 @@ perf_verify(uint64_t off, const void *buf, size_t len, char *err,
 	return 0;
 }
 
-/* ---- the private namespace ------------------------------------------------- */
+/* ---- the private namespace ------------------------------------------- */
 
 /* Which of the capabilities --perf needs are missing ("" if none). */
 static void
 perf_missing_caps(char *buf, size_t len)
 {
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct hdr;
 	struct __user_cap_data_struct data[2];
 
 	buf[0] = '\0';
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	hdr.pid = 0;
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data) == -1)
 		return;
 	if (!(data[0].effective & (1U << CAP_SYS_ADMIN)))
-		snprintf(buf, len, "CAP_SYS_ADMIN (to create a network namespace)");
+		snprintf(buf, len, "CAP_SYS_ADMIN (to create a network "
+		    "namespace)");
 	if (!(data[0].effective & (1U << CAP_NET_ADMIN)))
 		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
 		    buf[0] != '\0' ? " and " : "",
@@ -361,13 +368,13 @@ perf_netns_setup(struct perf *p)
 
 		perf_missing_caps(missing, sizeof(missing));
 		if (e == EPERM)
-			fprintf(stderr, "sluice: --perf: cannot create a private "
-			    "network namespace: missing %s; run as root\n",
-			    missing[0] != '\0' ? missing :
+			fprintf(stderr, "sluice: --perf: cannot create a "
+			    "private network namespace: missing %s; run as "
+			    "root\n", missing[0] != '\0' ? missing :
 			    "CAP_SYS_ADMIN (to create a network namespace)");
 		else
-			fprintf(stderr, "sluice: --perf: unshare(CLONE_NEWNET): "
-			    "%s\n", strerror(e));
+			fprintf(stderr, "sluice: --perf: "
+			    "unshare(CLONE_NEWNET): %s\n", strerror(e));
 		return -1;
 	}
 	if (perf_link_up("lo") == -1) {
@@ -388,7 +395,8 @@ perf_netns_setup(struct perf *p)
 		return -1;
 	}
 	inet_pton(AF_INET, "198.18.0.1", &tun_addr);
-	if (tun_open(&p->tun, PERF_TUN_NAME) == -1 ||
+	if ((p->o.offload ? tun_open_offload(&p->tun, PERF_TUN_NAME) :
+	    tun_open(&p->tun, PERF_TUN_NAME)) == -1 ||
 	    tun_set_mtu(&p->tun, p->o.mtu) == -1 ||
 	    tun_add_ipv4(&p->tun, &tun_addr, 24) == -1 ||
 	    tun_up(&p->tun) == -1 ||
@@ -401,7 +409,7 @@ perf_netns_setup(struct perf *p)
 	return 0;
 }
 
-/* ---- the client thread ------------------------------------------------------- */
+/* ---- the client thread ----------------------------------------------- */
 
 static void __attribute__((format(printf, 2, 3)))
 perf_client_fail(struct perf_run *r, const char *fmt, ...)
@@ -461,7 +469,7 @@ perf_client_read(struct perf_run *r, int fd, unsigned char *buf)
 			    "timed out" : strerror(errno));
 			return;
 		}
-		if (perf_verify(got, buf, (size_t)n, r->client_err,
+		if (perf_verify("client", got, buf, (size_t)n, r->client_err,
 		    sizeof(r->client_err)) == -1)
 			return;
 		got += (uint64_t)n;
@@ -469,8 +477,9 @@ perf_client_read(struct perf_run *r, int fd, unsigned char *buf)
 		    memory_order_relaxed);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &r->t_end);
+	/* then our FIN ends the server's half */
 	if (perf_client_wait_eof(r, fd, buf) == 0)
-		shutdown(fd, SHUT_WR);	/* our FIN ends the server's half */
+		shutdown(fd, SHUT_WR);
 }
 
 static void
@@ -561,7 +570,7 @@ done:
 	return NULL;
 }
 
-/* ---- the server on lwIP (stack path) ------------------------------------------ */
+/* ---- the server on lwIP (stack path) --------------------------------- */
 
 static void __attribute__((format(printf, 2, 3)))
 perf_main_fail(struct perf_run *r, const char *fmt, ...)
@@ -667,19 +676,13 @@ perf_pcb_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	total = r->p->o.bytes;
 	if (p == NULL) {
 		/* the client's FIN */
-		if (r->p->o.mode == PERF_WRITER && r->server_moved != total) {
+		if (r->p->o.mode == PERF_WRITER ? r->server_moved != total :
+		    !r->fin_sent) {
 			perf_server_drop(r, true);
-			perf_main_fail(r, "server: the client closed after %llu "
-			    "of %llu bytes", (unsigned long long)r->server_moved,
-			    (unsigned long long)total);
-			return ERR_ABRT;
-		}
-		if (r->p->o.mode == PERF_READER && !r->fin_sent) {
-			perf_server_drop(r, true);
-			perf_main_fail(r, "server: the client closed after %llu "
-			    "of %llu bytes were queued",
-			    (unsigned long long)r->queued,
-			    (unsigned long long)total);
+			perf_main_fail(r, "server: the client closed after "
+			    "%llu of %llu bytes", (unsigned long long)
+			    (r->p->o.mode == PERF_WRITER ? r->server_moved :
+			    r->queued), (unsigned long long)total);
 			return ERR_ABRT;
 		}
 		perf_server_drop(r, false);
@@ -691,7 +694,8 @@ perf_pcb_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		pbuf_free(p);
 		return ERR_OK;
 	}
-	if (r->p->o.mode == PERF_READER || r->server_moved + p->tot_len > total) {
+	if (r->p->o.mode == PERF_READER ||
+	    r->server_moved + p->tot_len > total) {
 		pbuf_free(p);
 		perf_server_drop(r, true);
 		perf_main_fail(r, "server: the client sent %s",
@@ -700,11 +704,11 @@ perf_pcb_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		return ERR_ABRT;
 	}
 	for (q = p; q != NULL; q = q->next) {
-		if (perf_verify(r->server_moved, q->payload, q->len,
+		if (perf_verify("server", r->server_moved, q->payload, q->len,
 		    r->server_err, sizeof(r->server_err)) == -1) {
 			pbuf_free(p);
 			perf_server_drop(r, true);
-			perf_main_fail(r, "server: %s", r->server_err);
+			perf_main_fail(r, "%s", r->server_err);
 			return ERR_ABRT;
 		}
 		r->server_moved += q->len;
@@ -746,6 +750,7 @@ perf_listen_accept_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 	clock_gettime(CLOCK_MONOTONIC, &r->t_start);
 	atomic_store(&r->accepted, true);
 	r->pcb = pcb;
+	stack_pcb_init(p->stack, pcb);
 	tcp_arg(pcb, r);
 	tcp_recv(pcb, perf_pcb_recv_cb);
 	tcp_sent(pcb, perf_pcb_sent_cb);
@@ -780,7 +785,7 @@ perf_listen(struct perf *p)
 	return 0;
 }
 
-/* ---- the SOCKS5 server (relay path) ----------------------------------------- */
+/* ---- the SOCKS5 server (relay path) ---------------------------------- */
 
 static int
 perf_read_full(int fd, void *buf, size_t len)
@@ -946,8 +951,8 @@ perf_socks_sink(struct perf_run *r, int fd, unsigned char *buf)
 			    "bytes", (unsigned long long)total);
 			return -1;
 		}
-		if (perf_verify(r->server_moved, buf, (size_t)n, r->server_err,
-		    sizeof(r->server_err)) == -1)
+		if (perf_verify("socks5 server", r->server_moved, buf,
+		    (size_t)n, r->server_err, sizeof(r->server_err)) == -1)
 			return -1;
 		r->server_moved += (uint64_t)n;
 	}
@@ -965,8 +970,9 @@ perf_socks_sink(struct perf_run *r, int fd, unsigned char *buf)
 static void
 perf_socks_serve(struct perf_socks *sk, int fd)
 {
-	static const unsigned char ok[10] = { 5, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
-	static const unsigned char refused[10] = { 5, 5, 0, 1, 0, 0, 0, 0, 0, 0 };
+	/* VER, REP (0 or 5: refused), RSV, ATYP 1, BND.ADDR, BND.PORT */
+	static const unsigned char ok[10] = { 5, 0, 0, 1 };
+	static const unsigned char refused[10] = { 5, 5, 0, 1 };
 	struct timeval tv = { PERF_IO_TIMEOUT, 0 };
 	struct perf_run *r;
 	struct perf *p;
@@ -1098,7 +1104,7 @@ perf_socks_stop(struct perf_socks *sk)
 	sk->buf = NULL;
 }
 
-/* ---- the run, on the main thread ----------------------------------------------- */
+/* ---- the run, on the main thread ------------------------------------- */
 
 /* Print the interval lines due, iperf3-style, to stderr. */
 static void
@@ -1109,7 +1115,7 @@ perf_tick_print(struct perf *p, struct perf_run *r, double now, bool last)
 	double from = r->tick_at - 1, to = last ? now : r->tick_at;
 	uint64_t delta = moved - r->tick_bytes;
 
-	if (p->o.quiet || p->o.json || to <= from)
+	if (p->o.quiet || to <= from)
 		return;
 	fprintf(stderr, "[%3u] %6.2f-%-6.2f sec %6.0f MBytes %6.2f Gbits/sec\n",
 	    r->idx, from, to, (double)delta / (1024 * 1024),
@@ -1118,7 +1124,7 @@ perf_tick_print(struct perf *p, struct perf_run *r, double now, bool last)
 }
 
 static void
-perf_tick_cb(evutil_socket_t fd, short what, void *arg)
+perf_interval_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct perf *p = arg;
 	struct perf_run *r = p->run;
@@ -1151,15 +1157,16 @@ perf_tick_arm(struct perf *p, struct perf_run *r)
 	struct timeval tv = { 1, 0 };
 
 	r->tick_at = 1;
-	if (!p->o.quiet && !p->o.json) {
-		fprintf(stderr, "[ ID] Interval           Transfer     Bitrate\n");
+	if (!p->o.quiet) {
+		fprintf(stderr, "[ ID] Interval           Transfer     "
+		    "Bitrate\n");
 		evtimer_add(p->tick_ev, &tv);
 	}
 }
 
-/* The run is over, well or badly: stop the loop. */
+/* The run is over, well or (failed) badly: stop the loop. */
 static void
-perf_run_finish(struct perf *p, struct perf_run *r)
+perf_run_finish(struct perf *p, struct perf_run *r, bool failed)
 {
 	int fd;
 
@@ -1168,8 +1175,7 @@ perf_run_finish(struct perf *p, struct perf_run *r)
 	r->finished = true;
 	evtimer_del(p->tick_ev);
 	evtimer_del(p->deadline_ev);
-	if (r->main_err[0] != '\0' || r->client_err[0] != '\0' ||
-	    r->server_err[0] != '\0') {
+	if (failed) {
 		/* unblock the threads */
 		atomic_store(&r->abort, true);
 		if ((fd = atomic_load(&r->client_fd)) != -1)
@@ -1190,22 +1196,25 @@ static void
 perf_run_check(struct perf *p)
 {
 	struct perf_run *r = p->run;
-	bool cdone, sdone;
+	bool cdone, sdone, failed;
 
 	if (r == NULL || r->finished)
 		return;
 	if (atomic_load(&r->accepted) && p->o.path == PERF_PATH_RELAY &&
 	    r->tick_at == 0)
 		perf_tick_arm(p, r);
+	/* a thread's error text is ours to read once its done flag is set */
 	cdone = atomic_load(&r->client_done);
 	sdone = atomic_load(&r->server_done);
-	if (r->main_err[0] != '\0' || (cdone && r->client_err[0] != '\0') ||
-	    (sdone && r->server_err[0] != '\0') || (cdone && sdone))
-		perf_run_finish(p, r);
+	failed = r->main_err[0] != '\0' ||
+	    (cdone && r->client_err[0] != '\0') ||
+	    (sdone && r->server_err[0] != '\0');
+	if (failed || (cdone && sdone))
+		perf_run_finish(p, r, failed);
 }
 
 static void
-perf_wake_cb(evutil_socket_t fd, short what, void *arg)
+perf_wake_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct perf *p = arg;
 	uint64_t n;
@@ -1217,7 +1226,7 @@ perf_wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-perf_deadline_cb(evutil_socket_t fd, short what, void *arg)
+perf_deadline_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct perf *p = arg;
 	struct perf_run *r = p->run;
@@ -1270,12 +1279,13 @@ perf_run_report(struct perf *p, struct perf_run *r, double secs, double gbps)
 	if (o->json) {
 		stack_get_stats(p->stack, &st);
 		printf("{\"type\":\"run\",\"run\":%u,\"mode\":\"%s\","
-		    "\"path\":\"%s\",\"mtu\":%d,\"bytes\":%llu,"
+		    "\"path\":\"%s\",\"mtu\":%d,\"offload\":%s,\"bytes\":%llu,"
 		    "\"seconds\":%.6f,\"gbps\":%.3f,\"verified\":%s,"
 		    "\"tun_rx_packets\":%llu,\"tun_tx_packets\":%llu,"
 		    "\"tun_tx_dropped\":%llu",
 		    r->idx, perf_mode_name(o->mode), perf_path_name(o->path),
-		    o->mtu, (unsigned long long)o->bytes, secs, gbps,
+		    o->mtu, p->tun.vnet_hdr ? "true" : "false",
+		    (unsigned long long)o->bytes, secs, gbps,
 		    err == NULL ? "true" : "false",
 		    (unsigned long long)(st.rx_packets - r->st0.rx_packets),
 		    (unsigned long long)(st.tx_packets - r->st0.tx_packets),
@@ -1334,12 +1344,13 @@ perf_run_once(struct perf *p, unsigned idx)
 	if (atomic_load(&r->client_fd) != -1)
 		close(atomic_load(&r->client_fd));
 	if (p->o.path == PERF_PATH_RELAY) {
-		/* a failed run may leave the socks5 thread busy: cut it loose */
 		pthread_mutex_lock(&p->socks.lock);
 		p->socks.run = NULL;
-		if (p->socks.conn_fd != -1)
-			shutdown(p->socks.conn_fd, SHUT_RDWR);
 		pthread_mutex_unlock(&p->socks.lock);
+		/* a failed run may leave the socks5 thread on r: stop it
+		 * before reading r's server half (or freeing r) */
+		if (!atomic_load(&r->server_done))
+			perf_socks_stop(&p->socks);
 	}
 
 	if ((err = perf_run_error(r)) == NULL) {
@@ -1354,10 +1365,8 @@ perf_run_once(struct perf *p, unsigned idx)
 		    perf_mode_name(p->o.mode), idx, err);
 	p->gbps[idx - 1] = gbps;
 out:
-	if (p->o.path == PERF_PATH_RELAY && rc == -1) {
-		/* the socks5 thread may still hold r: stop it before freeing */
+	if (p->o.path == PERF_PATH_RELAY && rc == -1)
 		perf_socks_stop(&p->socks);
-	}
 	p->run = NULL;
 	free(r);
 	return rc;
@@ -1384,11 +1393,12 @@ perf_summary(const struct perf *p)
 	med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	if (p->o.json)
 		printf("{\"type\":\"summary\",\"mode\":\"%s\",\"path\":\"%s\","
-		    "\"mtu\":%d,\"bytes\":%llu,\"runs\":%u,\"min\":%.3f,"
-		    "\"median\":%.3f,\"max\":%.3f,\"threads\":1}\n",
+		    "\"mtu\":%d,\"offload\":%s,\"bytes\":%llu,\"runs\":%u,"
+		    "\"min\":%.3f,\"median\":%.3f,\"max\":%.3f,"
+		    "\"threads\":1}\n",
 		    perf_mode_name(p->o.mode), perf_path_name(p->o.path),
-		    p->o.mtu, (unsigned long long)p->o.bytes, n, v[0], med,
-		    v[n - 1]);
+		    p->o.mtu, p->tun.vnet_hdr ? "true" : "false",
+		    (unsigned long long)p->o.bytes, n, v[0], med, v[n - 1]);
 	else if (n > 1)
 		printf("client io mode: %s, runs: %u, throughput "
 		    "min/median/max: %.3f/%.3f/%.3f Gbps\n",
@@ -1397,7 +1407,7 @@ perf_summary(const struct perf *p)
 	free(v);
 }
 
-/* ---- set-up and tear-down -------------------------------------------------------- */
+/* ---- set-up and tear-down -------------------------------------------- */
 
 static int
 perf_relay_setup(struct perf *p)
@@ -1442,15 +1452,17 @@ perf_setup(struct perf *p)
 		return -1;
 	}
 	p->wake_ev = event_new(p->base, p->wake_fd, EV_READ | EV_PERSIST,
-	    perf_wake_cb, p);
-	p->tick_ev = evtimer_new(p->base, perf_tick_cb, p);
-	p->deadline_ev = evtimer_new(p->base, perf_deadline_cb, p);
+	    perf_wake_read_cb, p);
+	p->tick_ev = evtimer_new(p->base, perf_interval_timer_cb, p);
+	p->deadline_ev = evtimer_new(p->base, perf_deadline_timer_cb, p);
 	if (p->wake_ev == NULL || p->tick_ev == NULL ||
 	    p->deadline_ev == NULL || event_add(p->wake_ev, NULL) == -1) {
 		log_errorx("perf: cannot add events");
 		return -1;
 	}
-	if ((p->stack = stack_new(p->base, p->tun.fd, p->o.mtu)) == NULL)
+	/* the tunnel's own set-up (main.c) */
+	if ((p->stack = stack_new(p->base, p->tun.fd, p->o.mtu)) == NULL ||
+	    (p->tun.vnet_hdr && stack_set_vnet_hdr(p->stack) == -1))
 		return -1;
 	if (p->o.path == PERF_PATH_STACK) {
 		if (perf_listen(p) == -1) {
@@ -1473,6 +1485,10 @@ perf_teardown(struct perf *p)
 	}
 	perf_socks_stop(&p->socks);
 	flows_free(p->flows);
+	/* libevent finalizes freed bufferevents in the loop: let it, or a
+	 * flow still open here (a failed run) leaks its bufferevent */
+	if (p->base != NULL)
+		event_base_loop(p->base, EVLOOP_NONBLOCK);
 	upstream_free(p->up);
 	stack_free(p->stack);
 	tun_close(&p->tun);
@@ -1490,7 +1506,7 @@ perf_teardown(struct perf *p)
 	free(p->gbps);
 }
 
-/* ---- command line ------------------------------------------------------------------ */
+/* ---- command line ---------------------------------------------------- */
 
 static void
 perf_usage(FILE *f)
@@ -1508,13 +1524,15 @@ perf_usage(FILE *f)
 "  writer: the client writes, the server reads (port 1235)\n"
 "\n"
 "      --perf-bytes N        bytes per run (1e9)\n"
-"      --perf-runs N         runs; more than one adds a min/median/max line (1)\n"
+"      --perf-runs N         runs; more than one adds min/median/max (1)\n"
 "      --perf-path PATH      stack: the server is lwIP's raw API (default)\n"
 "                            relay: the flow relay and a SOCKS5 handshake to\n"
 "                            an in-process SOCKS5 server that sources/sinks\n"
 "      --perf-addr ADDR      IPv4 address the client connects to (198.18.0.2)\n"
 "      --perf-timeout SEC    give up on a run after SEC seconds (120)\n"
 "      --mtu N               TUN MTU, 576..65535 (1500)\n"
+"      --tun-offload yes|no  TSO and checksum offloads on the TUN, as the\n"
+"                            tunnel's [tun] offload (yes)\n"
 "      --flow-buffer SIZE    relay path: buffer per flow (256k)\n"
 "      --json                one JSON object per run, then a summary\n"
 "      --quiet               no per-second interval lines on stderr\n"
@@ -1524,7 +1542,8 @@ perf_usage(FILE *f)
 "  -h, --help                this help\n"
 "\n"
 "The data path runs on one thread (lwIP is one instance per process), so\n"
-"there is no multi-threaded server mode yet: every figure is single-threaded.\n");
+"there is no multi-threaded server mode yet: every figure is\n"
+"single-threaded.\n");
 }
 
 /* "1000000000", "1e9", "50000000": a whole number 1..max. */
@@ -1560,6 +1579,7 @@ enum {
 	PERF_OPT_ADDR,
 	PERF_OPT_TIMEOUT,
 	PERF_OPT_MTU,
+	PERF_OPT_OFFLOAD,
 	PERF_OPT_FLOW_BUFFER,
 	PERF_OPT_JSON,
 	PERF_OPT_QUIET,
@@ -1575,6 +1595,7 @@ static const struct option perf_longopts[] = {
 	{ "perf-addr",		required_argument,	NULL, PERF_OPT_ADDR },
 	{ "perf-timeout",	required_argument,	NULL, PERF_OPT_TIMEOUT },
 	{ "mtu",		required_argument,	NULL, PERF_OPT_MTU },
+	{ "tun-offload",	required_argument,	NULL, PERF_OPT_OFFLOAD },
 	{ "flow-buffer",	required_argument,	NULL, PERF_OPT_FLOW_BUFFER },
 	{ "json",		no_argument,		NULL, PERF_OPT_JSON },
 	{ "quiet",		no_argument,		NULL, PERF_OPT_QUIET },
@@ -1588,13 +1609,16 @@ static const struct option perf_longopts[] = {
 static int
 perf_parse(int argc, char *argv[], struct perf_opts *o)
 {
+	struct config c;
 	uint64_t v;
 	bool have_mode = false;
 	int ch;
 	uint32_t a;
 	size_t sz;
 
+	config_defaults(&c);
 	memset(o, 0, sizeof(*o));
+	o->offload = c.offload;		/* as the tunnel */
 	o->path = PERF_PATH_STACK;
 	o->bytes = PERF_BYTES_DEFAULT;
 	o->runs = 1;
@@ -1605,7 +1629,8 @@ perf_parse(int argc, char *argv[], struct perf_opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", perf_longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", perf_longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case PERF_OPT_MODE:
 			if (strcmp(optarg, "reader") == 0)
@@ -1617,7 +1642,8 @@ perf_parse(int argc, char *argv[], struct perf_opts *o)
 			have_mode = true;
 			break;
 		case PERF_OPT_BYTES:
-			if (!perf_parse_count(optarg, PERF_BYTES_MAX, &o->bytes))
+			if (!perf_parse_count(optarg, PERF_BYTES_MAX,
+			    &o->bytes))
 				goto bad_value;
 			break;
 		case PERF_OPT_RUNS:
@@ -1642,10 +1668,10 @@ perf_parse(int argc, char *argv[], struct perf_opts *o)
 			if ((a >> 24) == 127 || (a >> 24) == 0 ||
 			    a >= 0xe0000000 || a == 0xc6120001 ||
 			    a == 0xc61200ff) {
-				fprintf(stderr, "sluice: --perf-addr %s: must be "
-				    "a unicast address reached through the TUN "
-				    "device (not 198.18.0.1, lo or multicast)\n",
-				    optarg);
+				fprintf(stderr, "sluice: --perf-addr %s: must "
+				    "be a unicast address reached through the "
+				    "TUN device (not 198.18.0.1, lo or "
+				    "multicast)\n", optarg);
 				return -1;
 			}
 			break;
@@ -1658,6 +1684,14 @@ perf_parse(int argc, char *argv[], struct perf_opts *o)
 			if (!perf_parse_count(optarg, 65535, &v) || v < 576)
 				goto bad_value;
 			o->mtu = (int)v;
+			break;
+		case PERF_OPT_OFFLOAD:
+			if (strcmp(optarg, "yes") == 0)
+				o->offload = true;
+			else if (strcmp(optarg, "no") == 0)
+				o->offload = false;
+			else
+				goto bad_value;
 			break;
 		case PERF_OPT_FLOW_BUFFER:
 			if (!config_parse_size(optarg, &sz) || sz < 16384 ||
@@ -1745,11 +1779,13 @@ perf_main(int argc, char *argv[])
 	rc = 1;
 	if (perf_setup(&p) == -1)
 		goto out;
-	if (!p.o.quiet && !p.o.json)
+	if (!p.o.quiet)
 		fprintf(stderr, "sluice --perf: %s, %s path, %llu bytes x %u, "
-		    "mtu %d, client -> %s:%u, data path on 1 thread\n",
+		    "mtu %d%s, client -> %s:%u, data path on 1 thread\n",
 		    perf_mode_name(p.o.mode), perf_path_name(p.o.path),
 		    (unsigned long long)p.o.bytes, p.o.runs, p.o.mtu,
+		    p.tun.vnet_hdr ? " with TSO/checksum offloads" :
+		    " without offloads",
 		    inet_ntoa(p.o.addr), p.o.mode == PERF_READER ?
 		    PERF_PORT_READER : PERF_PORT_WRITER);
 	for (i = 1; i <= p.o.runs; i++) {
