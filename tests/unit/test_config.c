@@ -836,13 +836,13 @@ test_example_conf(void)
 	}
 	fclose(f);
 	text[used] = '\0';
-	CHECK(keys == 16);	/* every key but url, which is set */
+	CHECK(keys == 17);	/* every key but url, which is set */
 
 	CHECK(load_text(&c, text, path, sizeof(path), err, sizeof(err)) == 0);
 	CHECK_STR(c.tun_name, "sluice0");
 	CHECK(c.mtu == 1500 && c.tun_fd == -1);
 	CHECK(c.has_ipv4 && c.has_ipv6);
-	CHECK(c.connect_timeout_ms == 10000 && c.verify);
+	CHECK(c.connect_timeout_ms == 10000 && c.verify && c.offload);
 	CHECK(c.ca_file[0] != '\0' && c.server_name[0] != '\0');
 	CHECK(c.client_cert[0] != '\0' && c.client_key[0] != '\0');
 	CHECK(c.has_pin && memcmp(c.pin_sha256, pin_bytes, 32) == 0);
