@@ -64,6 +64,15 @@ else
 	echo "check: valgrind not installed: e2e-valgrind skipped"
 	skipped=$((skipped + 1))
 fi
+# the fuzzers, briefly: replays the crash reproducers (lwIP bugs we patch)
+# and fuzzes every parser and the packet path for a few seconds each
+if command -v clang >/dev/null 2>&1 && [ -z "${CHECK_NO_FUZZ:-}" ]; then
+	echo "== fuzz targets (${FUZZ_SECONDS:-5} s each)"
+	run_part fuzz make -s -C "$here/.." fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
+else
+	echo "check: clang not installed: fuzz skipped"
+	skipped=$((skipped + 1))
+fi
 # further suites: TLS and HTTP upstreams, the --perf self-benchmark
 for part in tls perf; do
 	if [ -f "$here/e2e/$part.sh" ]; then
