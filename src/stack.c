@@ -285,6 +285,23 @@ stack_rx_discard(struct stack *s)
 	return true;
 }
 
+/* Account for one read(); false when it brought no packet (EAGAIN, error). */
+static bool
+stack_rx_got(struct stack *s, ssize_t n)
+{
+	if (n <= 0) {
+		if (n < 0 && errno != EAGAIN && errno != EINTR &&
+		    !s->rx_error_logged) {
+			log_warn("tun: read");
+			s->rx_error_logged = true;
+		}
+		return false;
+	}
+	s->st.rx_packets++;
+	s->st.rx_bytes += (uint64_t)n;
+	return true;
+}
+
 /*
  * Read with offloads: a virtio_net_hdr and a packet of up to 64 KiB into
  * rxbuf, then into pool pbufs.  Packets the kernel made come with
@@ -308,17 +325,9 @@ stack_tun_read_vnet(struct stack *s, evutil_socket_t fd)
 	iov[1].iov_len = STACK_RXBUF_LEN;
 	for (i = 0; i < STACK_RX_BATCH; i++) {
 		n = readv(fd, iov, 2);
-		if (n <= 0) {
-			if (n < 0 && errno != EAGAIN && errno != EINTR &&
-			    !s->rx_error_logged) {
-				log_warn("tun: read");
-				s->rx_error_logged = true;
-			}
+		if (!stack_rx_got(s, n))
 			break;
-		}
 		got++;
-		s->st.rx_packets++;
-		s->st.rx_bytes += (uint64_t)n;
 		if ((size_t)n <= STACK_VNET_LEN || (size_t)n - STACK_VNET_LEN > 0xffff) {
 			s->st.rx_dropped++;
 			continue;
@@ -374,18 +383,11 @@ stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
 			iov[cnt].iov_len = q->len;
 		}
 		n = readv(fd, iov, cnt);
-		if (n <= 0) {
+		if (!stack_rx_got(s, n)) {
 			pbuf_free(p);
-			if (n < 0 && errno != EAGAIN && errno != EINTR &&
-			    !s->rx_error_logged) {
-				log_warn("tun: read");
-				s->rx_error_logged = true;
-			}
 			break;
 		}
 		got++;
-		s->st.rx_packets++;
-		s->st.rx_bytes += (uint64_t)n;
 		pbuf_realloc(p, (u16_t)n);
 		v = ((unsigned char *)p->payload)[0] >> 4;
 		if (v != 4 && v != 6) {
