@@ -100,6 +100,8 @@ $(LWIP_STAMP): $(LWIP_PATCHES)
 endif
 lwip: $(LWIP_STAMP)
 
+# the unpacked sources are not intermediates: keep them
+.PRECIOUS: $(LWIP_TREE)/src/%.c
 $(LWIP_TREE)/src/%.c: $(LWIP_STAMP) ;
 
 $(BUILD)/lwip/%.o: $(LWIP_TREE)/src/%.c $(LWIP_STAMP) $(wildcard $(LWIP_PORT)/*.h $(LWIP_PORT)/arch/*.h)

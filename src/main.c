@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ main_usage(FILE *f)
 	fprintf(f,
 "usage: sluice [-c FILE] [options]\n"
 "       sluice -t [-c FILE] [options]\n"
+"       sluice --perf reader|writer [options]   self-benchmark (sluice --perf --help)\n"
 "\n"
 "Relay every TCP flow routed into a TUN device through an upstream proxy.\n"
 "Options override the same keys of the configuration file.\n"
@@ -172,6 +174,14 @@ main(int argc, char *argv[])
 	struct flows *flows = NULL;
 	struct flows_limits lim;
 	char upname[URL_HOST_MAX + 32];
+
+	/*
+	 * libevent's buffer chains come and go in 256 KiB pieces; glibc's
+	 * default trimming returns and refetches them from the kernel all
+	 * the time (page faults, TLB shootdowns).  Keep them.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 
 	/* the self-benchmark has its own options */
 	for (int i = 1; i < argc; i++) {
@@ -320,6 +330,9 @@ main(int argc, char *argv[])
 out:
 	main_log_stats(&ctx);
 	flows_free(flows);
+	/* let libevent finalize the bufferevents of the flows just closed */
+	if (base != NULL)
+		event_base_loop(base, EVLOOP_NONBLOCK);
 	stack_free(stack);
 	tun_close(&tun);
 	upstream_free(up);

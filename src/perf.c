@@ -1633,6 +1633,11 @@ perf_parse(int argc, char *argv[], struct perf_opts *o)
 	    NULL)) != -1) {
 		switch (ch) {
 		case PERF_OPT_MODE:
+			if (strcmp(optarg, "-h") == 0 ||
+			    strcmp(optarg, "--help") == 0) {
+				perf_usage(stdout);
+				return 1;
+			}
 			if (strcmp(optarg, "reader") == 0)
 				o->mode = PERF_READER;
 			else if (strcmp(optarg, "writer") == 0)
