@@ -307,25 +307,6 @@ perf_missing_caps(char *buf, size_t len)
 		    "CAP_NET_ADMIN (to create and configure the TUN device)");
 }
 
-/* Bring an interface up in the current namespace. */
-static int
-perf_link_up(const char *name)
-{
-	struct ifreq ifr;
-	int s, rc = -1;
-
-	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	close(s);
-	return rc;
-}
-
 /* A default route into the TUN device, so any --perf-addr goes there. */
 static int
 perf_route_default(const char *dev)
@@ -377,7 +358,7 @@ perf_netns_setup(struct perf *p)
 			    "unshare(CLONE_NEWNET): %s\n", strerror(e));
 		return -1;
 	}
-	if (perf_link_up("lo") == -1) {
+	if (tun_link_up("lo") == -1) {
 		fprintf(stderr, "sluice: --perf: cannot bring up lo: %s%s\n",
 		    strerror(errno), errno == EPERM ?
 		    " (missing CAP_NET_ADMIN)" : "");

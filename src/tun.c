@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -220,19 +221,24 @@ tun_add_ipv6(const struct tun *t, const struct in6_addr *a, int prefix)
 	return 0;
 }
 
+/* Set IFF_UP (and IFF_RUNNING) on an interface by name; 0 or -1. */
 int
-tun_up(const struct tun *t)
+tun_link_up(const char *name)
 {
 	struct ifreq ifr;
 
 	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
-	if (tun_ioctl(AF_INET, SIOCGIFFLAGS, &ifr) == -1) {
-		log_error("tun: %s: get flags", t->name);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (tun_ioctl(AF_INET, SIOCGIFFLAGS, &ifr) == -1)
 		return -1;
-	}
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (tun_ioctl(AF_INET, SIOCSIFFLAGS, &ifr) == -1) {
+	return tun_ioctl(AF_INET, SIOCSIFFLAGS, &ifr);
+}
+
+int
+tun_up(const struct tun *t)
+{
+	if (tun_link_up(t->name) == -1) {
 		log_error("tun: %s: set up", t->name);
 		return -1;
 	}

@@ -42,6 +42,8 @@ int	tun_add_ipv4(const struct tun *t, const struct in_addr *a, int prefix);
 int	tun_add_ipv6(const struct tun *t, const struct in6_addr *a, int prefix);
 /* Bring the link up. */
 int	tun_up(const struct tun *t);
+/* Bring any interface of the current namespace up (e.g. "lo"), quietly. */
+int	tun_link_up(const char *name);
 /* Close the fd; a device we created disappears with it.  Idempotent. */
 void	tun_close(struct tun *t);
 

@@ -494,24 +494,6 @@ wp_bench(enum wp_link link, bool offload, u16_t len, double benchtime,
 
 /* ---- set-up ---------------------------------------------------------- */
 
-static int
-wp_link_up(const char *name)
-{
-	struct ifreq ifr;
-	int s, rc = -1;
-
-	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	close(s);
-	return rc;
-}
-
 /* A TUN device in a private network namespace; false if not allowed. */
 static bool
 wp_tun_setup(bool offload)
@@ -525,7 +507,7 @@ wp_tun_setup(bool offload)
 		return false;
 	}
 	inet_pton(AF_INET, "198.18.0.1", &a);
-	if (wp_link_up("lo") == -1 ||
+	if (tun_link_up("lo") == -1 ||
 	    (offload ? tun_open_offload(&wp.tun, WP_TUN_NAME) :
 	    tun_open(&wp.tun, WP_TUN_NAME)) == -1 ||
 	    tun_set_mtu(&wp.tun, WP_MTU) == -1 ||
