@@ -36,15 +36,6 @@ if [ -n "$SLUICE_WRAPPER" ]; then
 	MULTI_FLOWS=50 MULTI_TIMEOUT=300
 fi
 
-selected() {
-	local s
-	[ ${#SELECT[@]} -eq 0 ] && return 0
-	for s in "${SELECT[@]}"; do
-		case $1 in *"$s"*) return 0 ;; esac
-	done
-	return 1
-}
-
 # ---- set-up ---------------------------------------------------------------
 
 HAVE_DANTE=0 HAVE_DANTE_AUTH=0 HAVE_MICRO=0 HAVE_MICRO_AUTH=0 HAVE_SRV=0
@@ -87,24 +78,6 @@ why() { CASE_WHY="$*"; return 1; }
 # sluice_up ARGS...: start sluice for the current case, or fail the case.
 sluice_up() {
 	start_sluice "sluice-$CASE" "$@" || why "start: $SLUICE_ERR"
-}
-
-# need HAVE_X...: return 2 (skip) if a peer is not installed, 1 (fail) if it
-# is but did not start.
-need() {
-	local v
-	for v in "$@"; do
-		case ${!v} in
-		1) ;;
-		0) CASE_WHY="peer not installed (${v#HAVE_})"; return 2 ;;
-		*) CASE_WHY="peer ${v#HAVE_} did not start (see $WORK)"; return 1 ;;
-		esac
-	done
-}
-
-# still_running: sluice has not died during the case.
-still_running() {
-	pid_alive "$SLUICE_PID" || why "sluice died during the test"
 }
 
 # http_download HOST_URL_PART: fetch big.bin through the tunnel, compare.
@@ -452,36 +425,6 @@ case_idle_timeout() {
 }
 
 # ---- driver -------------------------------------------------------------------
-
-# run_case NAME: run case_NAME; sluice is always stopped afterwards and must
-# exit cleanly (exit 0, TUN gone, no wrapper errors) for the case to pass.
-run_case() {
-	local name=$1 rc
-	selected "$name" || return 0
-	CASE=$name CASE_WHY='' SLUICE_RC=''
-	SLUICE_LOG=''
-	"case_$name"
-	rc=$?
-	if [ -n "$SLUICE_PID" ] && ! stop_sluice && [ $rc -eq 0 ]; then
-		rc=1 CASE_WHY="at stop: $SLUICE_ERR"
-	fi
-	if [ $rc -eq 1 ] && [ -n "$SLUICE_RC" ] && [ "$SLUICE_RC" != 0 ]; then
-		CASE_WHY="$CASE_WHY (sluice exit $SLUICE_RC)"
-	fi
-	case $rc in
-	0) pass "$name" ;;
-	2) skip "$name" "$CASE_WHY" ;;
-	*)
-		fail "$name" "${CASE_WHY:-failed}"
-		if [ "$SLUICE_RC" = 99 ] && [ -n "$SLUICE_WRAPPER" ]; then
-			show_wrapper_errors "$SLUICE_LOG"
-		elif [ -n "$SLUICE_LOG" ]; then
-			show_log "$SLUICE_LOG" 20
-		fi
-		;;
-	esac
-	return 0
-}
 
 CASES="transfer_dante transfer_no_offload transfer_microsocks transfer_dante_auth
 auth_wrong_password_dante auth_microsocks concurrent_flows ipv6_flow

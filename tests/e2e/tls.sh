@@ -50,15 +50,6 @@ if [ -n "$SLUICE_WRAPPER" ]; then
 	MULTI_FLOWS=30 MULTI_TIMEOUT=240
 fi
 
-selected() {
-	local s
-	[ ${#SELECT[@]} -eq 0 ] && return 0
-	for s in "${SELECT[@]}"; do
-		case $1 in *"$s"*) return 0 ;; esac
-	done
-	return 1
-}
-
 # ---- peers of our own ------------------------------------------------------
 
 # stunnel_conf FILE PIDFILE PORT CONNECT_PORT CERTBASE [EXTRA_LINE...]: a
@@ -328,21 +319,6 @@ tls_opts() { echo --ca-file "$CERTS/ca.crt" --server-name "$PROXY_NAME"; }
 # sluice_up ARGS...: start sluice for the current case, or fail the case.
 sluice_up() {
 	start_sluice "sluice-$CASE" --connect-timeout 5s "$@" || why "start: $SLUICE_ERR"
-}
-
-need() {
-	local v
-	for v in "$@"; do
-		case ${!v} in
-		1) ;;
-		0) CASE_WHY="peer not installed (${v#HAVE_})"; return 2 ;;
-		*) CASE_WHY="peer ${v#HAVE_} did not start (see $WORK)"; return 1 ;;
-		esac
-	done
-}
-
-still_running() {
-	pid_alive "$SLUICE_PID" || why "sluice died during the test"
 }
 
 # page_ok: the greeting page of the test HTTP server through the tunnel.
@@ -617,34 +593,6 @@ case_refuse_plain_tcp() {
 }
 
 # ---- driver -------------------------------------------------------------------
-
-run_case() {
-	local name=$1 rc
-	selected "$name" || return 0
-	CASE=$name CASE_WHY='' SLUICE_RC=''
-	SLUICE_LOG=''
-	"case_$name"
-	rc=$?
-	if [ -n "$SLUICE_PID" ] && ! stop_sluice && [ $rc -eq 0 ]; then
-		rc=1 CASE_WHY="at stop: $SLUICE_ERR"
-	fi
-	if [ $rc -eq 1 ] && [ -n "$SLUICE_RC" ] && [ "$SLUICE_RC" != 0 ]; then
-		CASE_WHY="$CASE_WHY (sluice exit $SLUICE_RC)"
-	fi
-	case $rc in
-	0) pass "$name" ;;
-	2) skip "$name" "$CASE_WHY" ;;
-	*)
-		fail "$name" "${CASE_WHY:-failed}"
-		if [ "$SLUICE_RC" = 99 ] && [ -n "$SLUICE_WRAPPER" ]; then
-			show_wrapper_errors "$SLUICE_LOG"
-		elif [ -n "$SLUICE_LOG" ]; then
-			show_log "$SLUICE_LOG" 20
-		fi
-		;;
-	esac
-	return 0
-}
 
 CASES="socks5_tls_transfer socks5_tls_concurrent socks5_tls_half_close socks5_tls_resumption
 http_connect http_connect_auth http_connect_403 http_connect_503 https_connect
