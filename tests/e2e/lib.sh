@@ -566,3 +566,35 @@ run_case() {
 	esac
 	return 0
 }
+
+# why TEXT...: the reason the current case fails; returns 1.
+why() { CASE_WHY="$*"; return 1; }
+
+# http_download URL NAME SIZE SHA: GET URL/file/NAME through the tunnel; its
+# sha256 must be SHA.
+http_download() {
+	local url=$1 name=$2 size=$3 sha=$4 rc got n
+	rm -f "$WORK/dl.bin"
+	tcurl -sS -g --connect-timeout $((15 * TF)) --max-time $((120 * TF)) \
+		-o "$WORK/dl.bin" "$url/file/$name" 2>"$WORK/curl.err"
+	rc=$?
+	[ $rc -eq 0 ] || why "download: curl exit $rc: $(head -c 300 "$WORK/curl.err")" || return 1
+	got=$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)
+	n=$(stat -c %s "$WORK/dl.bin")
+	rm -f "$WORK/dl.bin"
+	[ "$got" = "$sha" ] || why "download: sha256 differs ($n of $size bytes)"
+}
+
+# http_upload URL FILE SIZE SHA ID: PUT FILE to URL/up/ID through the tunnel;
+# the digest the server records must equal ours, and so must its reply.
+http_upload() {
+	local url=$1 file=$2 size=$3 sha=$4 id=$5 rc out rec
+	out=$(tcurl -sS -g --connect-timeout $((15 * TF)) --max-time $((120 * TF)) \
+		-T "$file" "$url/up/$id" 2>"$WORK/curl.err")
+	rc=$?
+	[ $rc -eq 0 ] || why "upload: curl exit $rc: $(head -c 300 "$WORK/curl.err")" || return 1
+	rec=$(cat "$WORK/srv/$id" 2>/dev/null)
+	[ "$rec" = "$size $sha" ] ||
+		why "upload: server received '${rec:-nothing}', sent '$size $sha'" || return 1
+	[ "$out" = "$rec" ] || why "upload: reply '$out' differs from server record '$rec'"
+}

@@ -73,47 +73,17 @@ setup() {
 # ---- helpers for the cases --------------------------------------------------
 
 CASE_WHY='' CASE=''
-why() { CASE_WHY="$*"; return 1; }
-
 # sluice_up ARGS...: start sluice for the current case, or fail the case.
 sluice_up() {
 	start_sluice "sluice-$CASE" "$@" || why "start: $SLUICE_ERR"
-}
-
-# http_download HOST_URL_PART: fetch big.bin through the tunnel, compare.
-http_download() {
-	local url=$1 rc got
-	rm -f "$WORK/dl.bin"
-	tcurl -sS -g --connect-timeout $((15 * TF)) --max-time $((120 * TF)) -o "$WORK/dl.bin" "$url/file/big.bin" \
-		2>"$WORK/curl.err"
-	rc=$?
-	[ $rc -eq 0 ] || why "download: curl exit $rc: $(head -c 300 "$WORK/curl.err")" || return 1
-	got=$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)
-	local n
-	n=$(stat -c %s "$WORK/dl.bin")
-	rm -f "$WORK/dl.bin"
-	[ "$got" = "$BIG_SHA" ] || why "download: sha256 differs ($n of $BIG_SIZE bytes)"
-}
-
-# http_upload URL ID: PUT big.bin through the tunnel; the server's digest,
-# recorded on its side, must equal ours.
-http_upload() {
-	local url=$1 id=$2 rc out rec
-	out=$(tcurl -sS -g --connect-timeout $((15 * TF)) --max-time $((120 * TF)) -T "$BIG" "$url/up/$id" 2>"$WORK/curl.err")
-	rc=$?
-	[ $rc -eq 0 ] || why "upload: curl exit $rc: $(head -c 300 "$WORK/curl.err")" || return 1
-	rec=$(cat "$WORK/srv/$id" 2>/dev/null)
-	[ "$rec" = "$BIG_SIZE $BIG_SHA" ] ||
-		why "upload: server received '${rec:-nothing}', sent '$BIG_SIZE $BIG_SHA'" || return 1
-	[ "$out" = "$rec" ] || why "upload: reply '$out' differs from server record '$rec'"
 }
 
 # transfer UPSTREAM [SLUICE_ARGS...]: 64 MiB down and up through sluice to
 # UPSTREAM.
 transfer() {
 	sluice_up --upstream "$@" || return 1
-	http_download "http://$DST_V4" || return 1
-	http_upload "http://$DST_V4" "up-$CASE" || return 1
+	http_download "http://$DST_V4" big.bin "$BIG_SIZE" "$BIG_SHA" || return 1
+	http_upload "http://$DST_V4" "$BIG" "$BIG_SIZE" "$BIG_SHA" "up-$CASE" || return 1
 	still_running
 }
 
@@ -198,7 +168,7 @@ case_ipv6_flow() {
 	need HAVE_DANTE || return
 	local out
 	sluice_up --upstream "$UP_DANTE" || return 1
-	http_download "http://[$DST_V6]" || return 1
+	http_download "http://[$DST_V6]" big.bin "$BIG_SIZE" "$BIG_SHA" || return 1
 	out=$(tcli 60 half "$DST_V6" "$PORT_RAW" $((1 << 20)) 2>&1)
 	case $out in ok*) ;; *) why "IPv6 half-close exchange: $out"; return 1 ;; esac
 	still_running

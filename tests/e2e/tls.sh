@@ -311,8 +311,6 @@ setup() {
 # ---- helpers for the cases ----------------------------------------------------
 
 CASE_WHY='' CASE=''
-why() { CASE_WHY="$*"; return 1; }
-
 # The TLS options that make sluice trust the test CA and expect proxy.test.
 tls_opts() { echo --ca-file "$CERTS/ca.crt" --server-name "$PROXY_NAME"; }
 
@@ -329,41 +327,13 @@ page_ok() {
 	case $out in *"hello from ns u"*) ;; *) why "${1:-}unexpected page: $(head -c 200 <<<"$out")"; return 1 ;; esac
 }
 
-# download NAME SIZE SHA: fetch srv/NAME through the tunnel and compare.
-download() {
-	local f=$1 size=$2 sha=$3 rc got n
-	rm -f "$WORK/dl.bin"
-	tcurl -sS -g --connect-timeout $((15 * TF)) --max-time $((120 * TF)) \
-		-o "$WORK/dl.bin" "http://$DST_V4/file/$f" 2>"$WORK/curl.err"
-	rc=$?
-	[ $rc -eq 0 ] || why "download: curl exit $rc: $(head -c 300 "$WORK/curl.err")" || return 1
-	got=$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)
-	n=$(stat -c %s "$WORK/dl.bin")
-	rm -f "$WORK/dl.bin"
-	[ "$got" = "$sha" ] || why "download: sha256 differs ($n of $size bytes)"
-}
-
-# upload FILE SIZE SHA ID: PUT FILE through the tunnel; the digest recorded
-# by the server must equal ours.
-upload() {
-	local file=$1 size=$2 sha=$3 id=$4 rc out rec
-	out=$(tcurl -sS -g --connect-timeout $((15 * TF)) --max-time $((120 * TF)) \
-		-T "$file" "http://$DST_V4/up/$id" 2>"$WORK/curl.err")
-	rc=$?
-	[ $rc -eq 0 ] || why "upload: curl exit $rc: $(head -c 300 "$WORK/curl.err")" || return 1
-	rec=$(cat "$WORK/srv/$id" 2>/dev/null)
-	[ "$rec" = "$size $sha" ] ||
-		why "upload: server received '${rec:-nothing}', sent '$size $sha'" || return 1
-	[ "$out" = "$rec" ] || why "upload: reply '$out' differs from server record '$rec'"
-}
-
 transfer_big() {
-	download big.bin "$BIG_SIZE" "$BIG_SHA" || return 1
-	upload "$BIG" "$BIG_SIZE" "$BIG_SHA" "up-$CASE"
+	http_download "http://$DST_V4" big.bin "$BIG_SIZE" "$BIG_SHA" || return 1
+	http_upload "http://$DST_V4" "$BIG" "$BIG_SIZE" "$BIG_SHA" "up-$CASE"
 }
 transfer_mid() {
-	download mid.bin "$MID_SIZE" "$MID_SHA" || return 1
-	upload "$MID" "$MID_SIZE" "$MID_SHA" "up-$CASE"
+	http_download "http://$DST_V4" mid.bin "$MID_SIZE" "$MID_SHA" || return 1
+	http_upload "http://$DST_V4" "$MID" "$MID_SIZE" "$MID_SHA" "up-$CASE"
 }
 
 n_refused() { grep -c 'refused: ' "$SLUICE_LOG" 2>/dev/null; }
