@@ -29,27 +29,6 @@ wait_for 10 port_listening "$NS_U" "$U_V4" "$IPERF_PORT" || { warn "iperf3 -s di
 start_sluice sluice --upstream "socks5://$U_V4:$PORT_DANTE" ||
 	{ warn "$SLUICE_ERR"; show_log "$WORK/sluice.log"; exit 1; }
 
-# gbps HOST ARGS...: one bounded iperf3 run from ns t; prints Gbit/s received.
-gbps() {
-	local host=$1 out
-	shift
-	out=$(nst timeout -k 2 $((IPERF_TIME + 20)) iperf3 -c "$host" -p "$IPERF_PORT" \
-		-t "$IPERF_TIME" -J "$@" 2>/dev/null)
-	printf '%s' "$out" | "$PY" -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-    print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))
-except Exception:
-    print("n/a")'
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a";
-		else printf "%.0f%%\n", 100 * a / b }'
-}
-
 say "iperf3, ${IPERF_TIME}s per run, Gbit/s received; $("$SLUICE" -V 2>/dev/null | head -n1), upstream dante"
 printf '%-26s %10s %10s %8s\n' "run" "sluice" "veth" "ratio"
 for spec in "upload, 1 stream|" "upload, 4 streams|-P 4" \

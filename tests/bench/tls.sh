@@ -98,26 +98,6 @@ down() {
 	FULL=${FULL:--} RESUMED=${RESUMED:--}
 }
 
-# gbps ARGS...: one bounded iperf3 run from ns t; Gbit/s received.
-gbps() {
-	local out
-	out=$(nst timeout -k 2 $((IPERF_TIME + 20)) iperf3 -c "$DST_V4" -p "$IPERF_PORT" \
-		-t "$IPERF_TIME" -J "$@" 2>/dev/null)
-	printf '%s' "$out" | "$PY" -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-    print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))
-except Exception:
-    print("n/a")'
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a";
-		else printf "%.0f%%\n", 100 * a / b }'
-}
-
 # cpu_ticks PID: utime + stime of PID (all threads), in clock ticks.
 cpu_ticks() {
 	sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
@@ -157,10 +137,10 @@ say
 
 # ---- 1. throughput --------------------------------------------------------
 up sluice-plain --upstream "$UP_PLAIN"
-P_UP=$(gbps) P_DOWN=$(gbps -R)
+P_UP=$(gbps "$DST_V4") P_DOWN=$(gbps "$DST_V4" -R)
 down
 up sluice-tls --upstream "$UP_TLS" "${TLS_ARGS[@]}"
-T_UP=$(gbps) T_DOWN=$(gbps -R)
+T_UP=$(gbps "$DST_V4") T_DOWN=$(gbps "$DST_V4" -R)
 down
 say "iperf3, ${IPERF_TIME}s, 1 stream, Gbit/s received"
 printf '%-22s %10s %12s %8s\n' "direction" "socks5" "socks5+tls" "ratio"

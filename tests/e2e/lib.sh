@@ -598,3 +598,27 @@ http_upload() {
 		why "upload: server received '${rec:-nothing}', sent '$size $sha'" || return 1
 	[ "$out" = "$rec" ] || why "upload: reply '$out' differs from server record '$rec'"
 }
+
+# ---- benchmark helpers (tests/bench) -------------------------------------
+
+# gbps HOST ARGS...: one bounded iperf3 run from ns t; prints Gbit/s received.
+gbps() {
+	local host=$1 out
+	shift
+	out=$(nst timeout -k 2 $((IPERF_TIME + 20)) iperf3 -c "$host" -p "$IPERF_PORT" \
+		-t "$IPERF_TIME" -J "$@" 2>/dev/null)
+	printf '%s' "$out" | "$PY" -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+    print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))
+except Exception:
+    print("n/a")'
+}
+
+# ratio A B: A as a percentage of B, "n/a" when either is missing.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a";
+		else printf "%.0f%%\n", 100 * a / b }'
+}
