@@ -1,6 +1,6 @@
 /*
  * upstream.h - dial the upstream proxy for one flow and complete its
- * handshake (SOCKS5 now; TLS and HTTP CONNECT plug in here), then hand the
+ * handshake (SOCKS5 or HTTP CONNECT, either inside TLS or not), then hand the
  * flow a bufferevent on which the tunnel is open.  The relay never learns
  * which protocol was used.
  */

@@ -11,6 +11,11 @@ the protocol says, 1 otherwise.  Every wait is bounded.
                                         check the answer: "ok N SHA" | "bad ..."
   multi    HOST PORT FLOWS SIZE TIMEOUT FLOWS concurrent echo flows of SIZE
                                         bytes each: "ok FLOWS" | "bad ..."
+  multi-late HOST PORT FLOWS SIZE TIMEOUT
+                                        the same, but each flow shuts its
+                                        write side only after the whole echo
+                                        came back (stunnel 5.68 loses data
+                                        when the client half-closes first)
   slowread HOST PORT ID SIZE CHUNK PAUSE MAXTIME
                                         download SIZE bytes reading CHUNK
                                         bytes then sleeping PAUSE seconds:
@@ -110,7 +115,7 @@ def cmd_half(host, port, size):
     return 0
 
 
-async def one_echo(host, port, size, i):
+async def one_echo(host, port, size, i, late_eof):
     data = os.urandom(size)
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -120,8 +125,9 @@ async def one_echo(host, port, size, i):
             for off in range(0, size, 65536):
                 writer.write(view[off:off + 65536])
                 await writer.drain()
-            writer.write_eof()
-            await writer.drain()
+            if not late_eof:
+                writer.write_eof()
+                await writer.drain()
 
         async def recv():
             h = hashlib.sha256()
@@ -132,21 +138,27 @@ async def one_echo(host, port, size, i):
                     break
                 h.update(d)
                 n += len(d)
-                if n > size:
+                if n > size or (late_eof and n == size):
                     break
             return n, h.hexdigest()
 
         _, (n, got) = await asyncio.gather(send(), recv())
+        rest = b""
+        if late_eof:
+            writer.write_eof()
+            rest = await reader.read(1)
     finally:
         writer.close()
     if n != size or got != hashlib.sha256(data).hexdigest():
         return "flow %d: got %d bytes, want %d%s" % (
             i, n, size, "" if n != size else ", checksum differs")
+    if rest:
+        return "flow %d: extra data after the echo" % i
     return None
 
 
-async def multi(host, port, flows, size, timeout):
-    tasks = [asyncio.ensure_future(one_echo(host, port, size, i))
+async def multi(host, port, flows, size, timeout, late_eof):
+    tasks = [asyncio.ensure_future(one_echo(host, port, size, i, late_eof))
              for i in range(flows)]
     done, pending = await asyncio.wait(tasks, timeout=timeout)
     for t in pending:
@@ -164,10 +176,11 @@ async def multi(host, port, flows, size, timeout):
     return ok, errs, len(pending)
 
 
-def cmd_multi(host, port, flows, size, timeout):
+def cmd_multi(host, port, flows, size, timeout, late_eof=False):
     flows, size, timeout = int(flows), int(size), float(timeout)
     t0 = now()
-    ok, errs, pending = asyncio.run(multi(host, port, flows, size, timeout))
+    ok, errs, pending = asyncio.run(multi(host, port, flows, size, timeout,
+                                          late_eof))
     el = now() - t0
     if ok == flows:
         print("ok %d %.1f" % (flows, el))
@@ -284,6 +297,7 @@ CMDS = {
     "connect": (cmd_connect, 3),
     "half": (cmd_half, 3),
     "multi": (cmd_multi, 5),
+    "multi-late": (lambda *a: cmd_multi(*a, late_eof=True), 5),
     "slowread": (cmd_slowread, 7),
     "maxflows": (cmd_maxflows, 2),
     "idle": (cmd_idle, 3),
