@@ -109,7 +109,6 @@ stack_vnet_hdr_out(struct stack *s, struct pbuf *p, struct virtio_net_hdr *h)
 {
 	unsigned char *b = p->payload;
 	unsigned ihl, thl, tcplen, paylen, mss;
-	unsigned char pseudo[40];
 	uint32_t sum;
 	uint16_t ck;
 	bool v6;
@@ -135,11 +134,9 @@ stack_vnet_hdr_out(struct stack *s, struct pbuf *p, struct virtio_net_hdr *h)
 
 	/* the pseudo-header sum, stored as Linux stores it */
 	if (v6) {
-		memcpy(pseudo, b + 8, 32);
-		sum = sluice_chksum(pseudo, 32);
+		sum = sluice_chksum(b + 8, 32);
 	} else {
-		memcpy(pseudo, b + 12, 8);
-		sum = sluice_chksum(pseudo, 8);
+		sum = sluice_chksum(b + 12, 8);
 	}
 	sum += lwip_htons(IP_PROTO_TCP);
 	sum += lwip_htons((uint16_t)tcplen);
@@ -194,38 +191,37 @@ stack_tcp_csum_ok(const unsigned char *b, size_t len)
 static err_t
 stack_write(struct stack *s, struct pbuf *p)
 {
-	struct iovec iov[STACK_IOV_MAX];
+	/* iov[0] is the virtio_net_hdr with offloads, unused without */
+	struct iovec iov[1 + STACK_IOV_MAX], *first = iov + 1;
+	struct virtio_net_hdr h;
 	struct pbuf *q;
 	int n = 0;
 	ssize_t w;
 
+	/* before any copy: this fills in the TCP checksum field */
+	if (s->vnet)
+		stack_vnet_hdr_out(s, p, &h);
 	for (q = p; q != NULL && n < STACK_IOV_MAX; q = q->next) {
-		iov[n].iov_base = q->payload;
-		iov[n].iov_len = q->len;
+		first[n].iov_base = q->payload;
+		first[n].iov_len = q->len;
 		n++;
 	}
 	if (q != NULL) {
 		/* absurdly long chain: flatten it */
 		static unsigned char flat[65536];
 		pbuf_copy_partial(p, flat, p->tot_len, 0);
-		iov[0].iov_base = flat;
-		iov[0].iov_len = p->tot_len;
+		first[0].iov_base = flat;
+		first[0].iov_len = p->tot_len;
 		n = 1;
 	}
 	if (s->vnet) {
-		/* iov[0] was reserved for the header: shift the rest */
-		struct virtio_net_hdr h;
-		struct iovec all[STACK_IOV_MAX + 1];
-
-		stack_vnet_hdr_out(s, p, &h);
-		all[0].iov_base = &h;
-		all[0].iov_len = STACK_VNET_LEN;
-		memcpy(&all[1], iov, (size_t)n * sizeof(iov[0]));
-		w = writev(s->fd, all, n + 1);
+		iov[0].iov_base = &h;
+		iov[0].iov_len = STACK_VNET_LEN;
+		w = writev(s->fd, iov, n + 1);
 		if (w >= (ssize_t)STACK_VNET_LEN)
 			w -= (ssize_t)STACK_VNET_LEN;
 	} else
-		w = writev(s->fd, iov, n);
+		w = writev(s->fd, first, n);
 	if (w < 0) {
 		s->st.tx_dropped++;
 		if (!s->tx_error_logged && errno != EAGAIN && errno != ENOBUFS) {
