@@ -116,9 +116,14 @@ case_transfer_dante() {
 # the plain packet path: no IFF_VNET_HDR, lwIP computes every checksum
 case_transfer_no_offload() {
 	need HAVE_DANTE || return
+	local flags
 	transfer "$UP_DANTE" --tun-offload no || return 1
-	grep -q "offloads" "$SLUICE_LOG" && why "offloads on despite --tun-offload no"
-	return 0
+	grep 'ready: ' "$SLUICE_LOG" | grep -q ' offloads' &&
+		{ why "ready line says offloads despite --tun-offload no"; return 1; }
+	# the kernel's view: IFF_VNET_HDR (0x4000) must be off on the TUN
+	flags=$(nst cat "/sys/class/net/$SLUICE_TUN/tun_flags" 2>/dev/null) ||
+		why "cannot read tun_flags of $SLUICE_TUN" || return 1
+	[ $((flags & 0x4000)) -eq 0 ] || why "IFF_VNET_HDR set on $SLUICE_TUN (tun_flags $flags)"
 }
 
 case_transfer_microsocks() {
