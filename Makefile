@@ -7,7 +7,10 @@
 #                   bench-tls: socks5+tls vs socks5 and new-flow rates
 #   make fuzz       libFuzzer targets for the parsers and the packet path
 #   make install    PREFIX=/usr/local DESTDIR=
-#   make SANITIZE=address,undefined   build with sanitizers
+#   make SANITIZE=address,undefined   build with sanitizers into build-asan/
+#                   (build-asan/sluice; ./sluice is left alone), lwIP's pools
+#                   and heap on malloc and a 0.5 s TCP_MSL so that ASan sees
+#                   lwIP's memory; `make sanitize' is the same
 #   make LWIP_SRC=/path/to/lwip-2.1.3 use a pristine lwIP tree from elsewhere
 
 VERSION    := 0.1.0
@@ -19,7 +22,11 @@ DESTDIR    ?=
 
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
+ifeq ($(SANITIZE),)
 BUILD      ?= build
+else
+BUILD      ?= build-asan
+endif
 
 LWIP_VERSION := 2.1.3
 LWIP_TARBALL := third_party/lwip/dl/lwip_$(LWIP_VERSION)+dfsg1.orig.tar.xz
@@ -39,9 +46,19 @@ WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 OPT      ?= -O2 -g
 BASEFLAGS := -std=gnu11 $(OPT) -pthread -D_GNU_SOURCE
 ifneq ($(SANITIZE),)
-BASEFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+# lwIP's memp pools and heap on malloc, so that ASan sees a pcb or pbuf used
+# after lwIP freed it; a short TIME_WAIT (TCP_MSL) so that lwIP frees such
+# pcbs while a test still runs; lwIP assertions abort
+BASEFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+             -DMEMP_MEM_MALLOC=1 -DMEM_LIBC_MALLOC=1 -DTCP_MSL=500 \
+             -DSLUICE_LWIP_ASSERT_ABORT=1
 LDFLAGS   += -fsanitize=$(SANITIZE)
+SLUICE_BIN := $(BUILD)/sluice
+else
+SLUICE_BIN := sluice
 endif
+SANITIZE_FLAGS ?= address,undefined
+SANITIZE_BUILD ?= build-asan
 
 PKGS      := libevent libevent_pthreads inih
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -75,10 +92,15 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls \
+.PHONY: all sanitize deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls \
         install uninstall clean distclean unit
 
-all: sluice
+all: $(SLUICE_BIN)
+
+# the sanitizer build: $(SANITIZE_BUILD)/sluice, for tests/check.sh
+sanitize:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=$(SANITIZE_FLAGS) \
+	    BUILD=$(SANITIZE_BUILD) $(SANITIZE_BUILD)/sluice
 
 # ---- lwIP: pristine Debian source + our patches, never committed ----------
 ifeq ($(LWIP_SRC),)
@@ -121,7 +143,7 @@ $(BUILD)/src/%.o: src/%.c $(LWIP_STAMP)
 $(CORE_LIB): $(CORE_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-sluice: $(BUILD)/src/main.o $(CORE_LIB) $(LWIP_LIB)
+$(SLUICE_BIN): $(BUILD)/src/main.o $(CORE_LIB) $(LWIP_LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(BASEFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -153,7 +175,12 @@ check-unit: $(UNIT_BINS)
 check-e2e: sluice
 	@tests/e2e/run.sh
 
-check: sluice $(UNIT_BINS)
+ifneq ($(SANITIZE),)
+# a sanitized build never writes ./sluice
+sluice: $(SLUICE_BIN)
+endif
+
+check: sluice $(UNIT_BINS) sanitize
 	@tests/check.sh $(UNIT_BINS)
 
 demo: sluice
@@ -182,7 +209,7 @@ uninstall:
 	      $(DESTDIR)$(MANDIR)/man5/sluice.conf.5
 
 clean:
-	rm -rf $(BUILD)/src $(BUILD)/tests $(BUILD)/bench $(BUILD)/lwip $(BUILD)/*.a sluice
+	rm -rf $(BUILD)/src $(BUILD)/tests $(BUILD)/bench $(BUILD)/lwip $(BUILD)/*.a $(SLUICE_BIN)
 
 distclean:
-	rm -rf $(BUILD) sluice third_party/lwip/dl
+	rm -rf $(BUILD) $(SANITIZE_BUILD) sluice third_party/lwip/dl
