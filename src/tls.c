@@ -52,16 +52,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include <arpa/inet.h>
+
+#include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
@@ -95,6 +100,20 @@ static const int tls_ciphersuites[] = {
 	0
 };
 
+/*
+ * Key exchange groups, and the curves accepted for ECDSA server keys:
+ * X25519 first, then the NIST curves in common use.  Nothing below 256
+ * bits (mbedTLS 2.28's default list also offers secp192r1, secp224r1,
+ * secp192k1, secp224k1 and the brainpool curves).
+ */
+static const mbedtls_ecp_group_id tls_curves[] = {
+	MBEDTLS_ECP_DP_CURVE25519,
+	MBEDTLS_ECP_DP_SECP256R1,
+	MBEDTLS_ECP_DP_SECP384R1,
+	MBEDTLS_ECP_DP_SECP521R1,
+	MBEDTLS_ECP_DP_NONE
+};
+
 static const struct timeval tls_probe_tv = { 0, 1 };
 
 struct tls_client {
@@ -105,6 +124,9 @@ struct tls_client {
 	mbedtls_x509_crt	 cert;
 	mbedtls_pk_context	 key;
 	char			*server_name;
+	bool			 name_is_ip;	/* no SNI; tls_verify_ip_cb */
+	int			 ip_family;	/* of ip: AF_INET, AF_INET6 */
+	unsigned char		 ip[16];
 	bool			 has_pin;
 	unsigned char		 pin[TLS_PIN_LEN];
 
@@ -205,6 +227,122 @@ tls_is_set(const char *s)
 	return s != NULL && *s != '\0';
 }
 
+/* ---- a server name that is an IP address ----------------------------- */
+
+/* True if b holds name, ignoring case. */
+static bool
+tls_buf_eq(const mbedtls_x509_buf *b, const char *name)
+{
+	size_t	n = strlen(name);
+
+	return b->len == n && strncasecmp((const char *)b->p, name, n) == 0;
+}
+
+/*
+ * True if the iPAddress entries of crt's subjectAltName hold the len
+ * bytes at ip.  mbedTLS 2.28 lists only dNSName and otherName entries in
+ * subject_alt_names, so the extension is walked here.
+ */
+static bool
+tls_san_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip,
+    size_t iplen)
+{
+	unsigned char		*p, *end, *ext_end, *san_end, tag;
+	mbedtls_x509_buf	 oid;
+	size_t			 len;
+	int			 crit;
+
+	if (crt->v3_ext.p == NULL || crt->v3_ext.len == 0)
+		return false;
+	p = crt->v3_ext.p;
+	end = p + crt->v3_ext.len;
+	if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
+	    MBEDTLS_ASN1_SEQUENCE) != 0)
+		return false;
+	end = p + len;
+	while (p < end) {
+		/* Extension ::= SEQUENCE { OID, critical BOOLEAN?, OCTETS } */
+		if (mbedtls_asn1_get_tag(&p, end, &len,
+		    MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+			return false;
+		ext_end = p + len;
+		if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len,
+		    MBEDTLS_ASN1_OID) != 0)
+			return false;
+		oid.p = p;
+		p += oid.len;
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_SUBJECT_ALT_NAME, &oid) != 0) {
+			p = ext_end;
+			continue;
+		}
+		(void)mbedtls_asn1_get_bool(&p, ext_end, &crit);
+		if (mbedtls_asn1_get_tag(&p, ext_end, &len,
+		    MBEDTLS_ASN1_OCTET_STRING) != 0 ||
+		    mbedtls_asn1_get_tag(&p, p + len, &len,
+		    MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+			return false;
+		san_end = p + len;
+		while (p < san_end) {
+			tag = *p++;
+			if (mbedtls_asn1_get_len(&p, san_end, &len) != 0)
+				return false;
+			if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&
+			    len == iplen && memcmp(p, ip, iplen) == 0)
+				return true;
+			p += len;
+		}
+		return false;
+	}
+	return false;
+}
+
+/*
+ * Does crt name the address c->server_name?  An iPAddress SAN with the
+ * address, or, as mbedTLS checks a host name, a dNSName SAN spelling it
+ * (or, without a SAN extension, a CN spelling it).
+ */
+static bool
+tls_crt_names_ip(const struct tls_client *c, const mbedtls_x509_crt *crt)
+{
+	const mbedtls_x509_sequence	*san;
+	const mbedtls_x509_name		*n;
+
+	if (tls_san_has_ip(crt, c->ip, c->ip_family == AF_INET ? 4 : 16))
+		return true;
+	if (crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME) {
+		for (san = &crt->subject_alt_names; san != NULL;
+		    san = san->next) {
+			if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) &&
+			    tls_buf_eq(&san->buf, c->server_name))
+				return true;
+		}
+		return false;
+	}
+	for (n = &crt->subject; n != NULL; n = n->next) {
+		if (n->oid.p != NULL &&
+		    MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 &&
+		    tls_buf_eq(&n->val, c->server_name))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Verification callback when the server name is an IP address: mbedTLS
+ * gets no host name (so no SNI goes out, RFC 6066 forbids addresses
+ * there), and the server's certificate is checked for the address here.
+ */
+static int
+tls_verify_ip_cb(void *arg, mbedtls_x509_crt *crt, int depth,
+    uint32_t *flags)
+{
+	const struct tls_client	*c = arg;
+
+	if (depth == 0 && !tls_crt_names_ip(c, crt))
+		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	return 0;
+}
+
 /* Load the CA chain for verification; -1 with err set on failure. */
 static int
 tls_client_load_ca(struct tls_client *c, const char *path, char *err,
@@ -303,6 +441,11 @@ tls_client_new(const struct tls_options *o, const char *host, char *err,
 		snprintf(err, errlen, "tls: out of memory");
 		goto bad;
 	}
+	if (inet_pton(AF_INET, name, c->ip) == 1)
+		c->ip_family = AF_INET;
+	else if (inet_pton(AF_INET6, name, c->ip) == 1)
+		c->ip_family = AF_INET6;
+	c->name_is_ip = c->ip_family != 0;
 	if ((r = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func,
 	    &c->entropy, pers, sizeof pers - 1)) != 0) {
 		snprintf(err, errlen, "tls: random generator: %s",
@@ -319,6 +462,7 @@ tls_client_new(const struct tls_options *o, const char *host, char *err,
 	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
 	    MBEDTLS_SSL_MINOR_VERSION_3);
 	mbedtls_ssl_conf_ciphersuites(&c->conf, tls_ciphersuites);
+	mbedtls_ssl_conf_curves(&c->conf, tls_curves);
 	mbedtls_ssl_conf_session_tickets(&c->conf,
 	    MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
 	mbedtls_ssl_conf_renegotiation(&c->conf,
@@ -330,6 +474,8 @@ tls_client_new(const struct tls_options *o, const char *host, char *err,
 			goto bad;
 		mbedtls_ssl_conf_authmode(&c->conf,
 		    MBEDTLS_SSL_VERIFY_REQUIRED);
+		if (c->name_is_ip)
+			mbedtls_ssl_conf_verify(&c->conf, tls_verify_ip_cb, c);
 	} else
 		mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
 
@@ -660,10 +806,13 @@ tls_pump(struct tls_conn *t)
 		tls_probe_arm(t);
 		return;
 	}
-	if (t->peer_closed || t->tcp_eof) {
-		if (!t->peer_closed)
-			log_debug("tls: %s: connection closed without "
-			    "close_notify", t->client->server_name);
+	if (t->tcp_eof && !t->peer_closed) {
+		/* An attacker's FIN must not pass for the end of the data. */
+		tls_fail(t, BEV_EVENT_READING, ECONNRESET, "connection closed "
+		    "without close_notify (truncated)");
+		return;
+	}
+	if (t->peer_closed) {
 		t->eof_sent = true;
 		tls_probe_clear(t);
 		bufferevent_disable(t->under, EV_READ);
@@ -699,6 +848,9 @@ tls_shutdown_step(struct tls_conn *t)
 	else
 		log_debug("tls: %s: sent close_notify and FIN",
 		    t->client->server_name);
+	/* Tell the user: the write callback runs once flushed. */
+	bufferevent_trigger(t->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS |
+	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* Encrypt more of the user's output, then move the half-close along. */
@@ -1029,7 +1181,8 @@ tls_bufferevent_new(struct tls_client *c, struct event_base *base,
 	t->state = TLS_CONNECTING;
 	mbedtls_ssl_init(&t->ssl);
 	if (mbedtls_ssl_setup(&t->ssl, &c->conf) != 0 ||
-	    mbedtls_ssl_set_hostname(&t->ssl, c->server_name) != 0)
+	    mbedtls_ssl_set_hostname(&t->ssl,
+	    c->name_is_ip ? NULL : c->server_name) != 0)
 		goto bad;
 	mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send_cb, tls_bio_recv_cb,
 	    NULL);
@@ -1078,6 +1231,14 @@ tls_bufferevent_error(struct bufferevent *bev)
 	if (t == NULL || t->state != TLS_FAILED)
 		return NULL;
 	return t->error;
+}
+
+bool
+tls_bufferevent_write_flushed(struct bufferevent *bev)
+{
+	struct tls_conn	*t = tls_conn_from_bev(bev);
+
+	return t != NULL && t->shut_done;
 }
 
 bool

@@ -4,7 +4,8 @@
  * A tls_client holds what all connections to one upstream share: the
  * mbedTLS configuration (TLS 1.2 at least, which is also mbedTLS 2.28's
  * most; AEAD cipher suites with ECDHE only: AES-GCM, ChaCha20-Poly1305,
- * AES-CCM), the CA chain, an optional client certificate, an optional
+ * AES-CCM; groups x25519, secp256r1, secp384r1 and secp521r1 only, which
+ * are also the only curves accepted for ECDSA server keys), the CA chain, an optional client certificate, an optional
  * public key pin and the last good session for resumption.
  * tls_bufferevent_new() wraps a socket bufferevent into one that the
  * relay uses exactly like a connected socket bufferevent:
@@ -21,8 +22,11 @@
  *   connection fails; tls_bufferevent_error() says why and errno is the
  *   socket error, ECONNRESET for a close during the handshake, or EPROTO
  *   for a TLS failure.  BEV_EVENT_EOF|READING when the peer closed its
- *   side after the handshake (close_notify, or a TCP FIN without one),
- *   after all data before it was delivered.
+ *   side after the handshake with close_notify, after all data before it
+ *   was delivered.  A TCP FIN without close_notify may be an attacker
+ *   cutting the stream short: it is BEV_EVENT_ERROR|READING (after all
+ *   data before it), tls_bufferevent_error() "connection closed without
+ *   close_notify (truncated)" and errno ECONNRESET.
  * - Reading: ciphertext is read from the socket only while EV_READ is
  *   enabled and the input buffer is below its high watermark, and
  *   decrypted plaintext never takes the input buffer past that watermark,
@@ -35,7 +39,10 @@
  *   socket.  Data written before BEV_EVENT_CONNECTED is sent after the
  *   handshake.
  * - Half-close: use tls_bufferevent_shutdown_write(), never shutdown(2) on
- *   the fd.
+ *   the fd.  The write callback runs when the write side is flushed
+ *   (tls_bufferevent_write_flushed() turns true), whatever the output
+ *   watermarks; until then ciphertext and close_notify may still wait in
+ *   the socket bufferevent, and freeing the bufferevent would lose them.
  * - bufferevent_set_timeouts() on it gives libevent's generic timeouts:
  *   the read timeout counts time without decrypted input; use your own
  *   timer for the connect and handshake deadline.
@@ -72,11 +79,13 @@ struct tls_options {
 
 /*
  * Load the CA bundle, client certificate and key, and set up everything
- * connections to host share.  The server name (server_name, else host) is
- * sent as SNI and, when verifying, must match the certificate's DNS names
- * or CN; mbedTLS 2.28 does not match IP address SANs, so for an IP literal
- * host name a certificate that carries the address as a DNS name or CN, or
- * verify = false with a pin.  pin_sha256 is the SHA-256 of the server
+ * connections to host share.  The server name (server_name, else host),
+ * when it is a DNS name, is sent as SNI and, when verifying, must match
+ * the certificate's DNS names (or its CN when it has no subjectAltName).
+ * When it is an IPv4 or IPv6 literal no SNI is sent (RFC 6066 allows only
+ * host names there) and, when verifying, the certificate must carry the
+ * address as an iPAddress subjectAltName, or spelled as a DNS name (or CN
+ * without subjectAltName), as mbedTLS would match a host name.  pin_sha256 is the SHA-256 of the server
  * certificate's SubjectPublicKeyInfo (DER), checked after the handshake
  * even when verify is false; a mismatch refuses the connection.  With
  * verify false a warning is logged here.  Returns NULL with a reason in err
@@ -113,6 +122,13 @@ struct bufferevent *tls_bufferevent_new(struct tls_client *c,
  * bufferevent.  Valid until bev is freed.
  */
 const char *tls_bufferevent_error(struct bufferevent *bev);
+/*
+ * True once tls_bufferevent_shutdown_write() was called and everything,
+ * close_notify included, went to the kernel and the socket was shut down
+ * for writing (SHUT_WR).  When it turns true the write callback runs.
+ * False for a bufferevent that is not ours.
+ */
+bool tls_bufferevent_write_flushed(struct bufferevent *bev);
 /* True if bev came from tls_bufferevent_new(). */
 bool tls_bufferevent_is_tls(struct bufferevent *bev);
 /*

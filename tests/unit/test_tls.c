@@ -5,10 +5,11 @@
  * with the openssl command in a temporary directory, runs stunnel4 as an
  * echo server (exec /bin/cat) in a child process stopped by PID at the
  * end, and checks with a libevent loop: verification (right CA, wrong CA,
- * wrong name, pins, verify off), mutual TLS, a 4 MiB echo with small
- * watermarks and a reader that keeps pausing, half-close, session
- * resumption, writes before the handshake, frees at awkward moments, and
- * non-TLS peers served in-process.  Every loop is bounded in time and
+ * wrong name, pins, verify off, IP address names), mutual TLS, the
+ * groups offered, a 4 MiB echo with small watermarks and a reader that
+ * keeps pausing, half-close and its flush signal, session resumption,
+ * writes before the handshake, frees at awkward moments, a stream cut
+ * without close_notify, and peers served in-process (non-TLS, SNI).  Every loop is bounded in time and
  * bytes.  Without openssl or stunnel the server tests are counted as
  * skipped, never as passed.
  */
@@ -51,7 +52,7 @@ static int	skipped;
 static char	tmpdir[64];
 static pid_t	server_pid = -1;
 static bool	certs_ok;
-static int	port_echo, port_mtls;
+static int	port_echo, port_mtls, port_ip, port_p224, port_x25519;
 static unsigned char pin_good[TLS_PIN_LEN];
 
 /* One client connection under test and what happened to it. */
@@ -71,6 +72,8 @@ struct run {
 	bool			 slow;		/* pause reading now and then */
 	bool			 shut_early;	/* half-close once all is sent */
 	bool			 shut_sent;
+	bool			 flushed_early;	/* flushed before shutdown */
+	bool			 flushed_cb;	/* write cb saw it flushed */
 	size_t			 max_in, max_under_in, max_under_out;
 	unsigned		 pauses;
 
@@ -176,6 +179,11 @@ make_certs(void)
 	    "keyUsage=digitalSignature\n"
 	    "extendedKeyUsage=serverAuth\n"
 	    "subjectAltName=DNS:localhost\n";
+	static const char *ext_ip =
+	    "basicConstraints=CA:FALSE\n"
+	    "keyUsage=digitalSignature\n"
+	    "extendedKeyUsage=serverAuth\n"
+	    "subjectAltName=IP:127.0.0.1,IP:::1,DNS:ip.example\n";
 	static const char *ext_client =
 	    "basicConstraints=CA:FALSE\n"
 	    "keyUsage=digitalSignature\n"
@@ -197,6 +205,11 @@ make_certs(void)
 		return false;
 	fputs(ext_client, f);
 	fclose(f);
+	snprintf(path, sizeof path, "%s/ip.ext", tmpdir);
+	if ((f = fopen(path, "w")) == NULL)
+		return false;
+	fputs(ext_ip, f);
+	fclose(f);
 
 	if (sh("(cd %s && "
 	    "openssl req -x509 %s -nodes -keyout ca.key -out ca.crt "
@@ -211,10 +224,14 @@ make_certs(void)
 	    "-subj /CN=sluice-client && "
 	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key "
 	    "-CAcreateserial -days 2 -extfile client.ext -out client.crt && "
+	    "openssl req -new %s -nodes -keyout ip.key -out ip.csr "
+	    "-subj /CN=sluice-ip && "
+	    "openssl x509 -req -in ip.csr -CA ca.crt -CAkey ca.key "
+	    "-CAcreateserial -days 2 -extfile ip.ext -out ip.crt && "
 	    "openssl x509 -in server.crt -pubkey -noout | "
 	    "openssl pkey -pubin -outform der | "
 	    "openssl dgst -sha256 -binary > server.pin"
-	    ") >%s/openssl.log 2>&1", tmpdir, ec, ec, ec, ec, tmpdir) != 0)
+	    ") >%s/openssl.log 2>&1", tmpdir, ec, ec, ec, ec, ec, tmpdir) != 0)
 		return false;
 
 	snprintf(path, sizeof path, "%s/server.pin", tmpdir);
@@ -237,7 +254,11 @@ start_server(void)
 		return false;
 	port_echo = free_port();
 	port_mtls = free_port();
-	if (port_echo <= 0 || port_mtls <= 0 || port_echo == port_mtls)
+	port_ip = free_port();
+	port_p224 = free_port();
+	port_x25519 = free_port();
+	if (port_echo <= 0 || port_mtls <= 0 || port_ip <= 0 ||
+	    port_p224 <= 0 || port_x25519 <= 0)
 		return false;
 
 	snprintf(conf, sizeof conf, "%s/stunnel.conf", tmpdir);
@@ -252,6 +273,18 @@ start_server(void)
 	    "CAfile = %s/ca.crt\nverifyChain = yes\nrequireCert = yes\n"
 	    "exec = /bin/cat\nexecArgs = cat\n",
 	    port_echo, tmpdir, tmpdir, port_mtls, tmpdir, tmpdir, tmpdir);
+	/* An address in the certificate; servers with one curve only. */
+	fprintf(f, "[ip]\naccept = 127.0.0.1:%d\n"
+	    "cert = %s/ip.crt\nkey = %s/ip.key\n"
+	    "exec = /bin/cat\nexecArgs = cat\n"
+	    "[p224]\naccept = 127.0.0.1:%d\ncurves = secp224r1\n"
+	    "cert = %s/server.crt\nkey = %s/server.key\n"
+	    "exec = /bin/cat\nexecArgs = cat\n"
+	    "[x25519]\naccept = 127.0.0.1:%d\ncurves = X25519\n"
+	    "cert = %s/server.crt\nkey = %s/server.key\n"
+	    "exec = /bin/cat\nexecArgs = cat\n",
+	    port_ip, tmpdir, tmpdir, port_p224, tmpdir, tmpdir,
+	    port_x25519, tmpdir, tmpdir);
 	fclose(f);
 
 	snprintf(log, sizeof log, "%s/stunnel.log", tmpdir);
@@ -267,7 +300,9 @@ start_server(void)
 		execlp("stunnel4", "stunnel4", conf, (char *)NULL);
 		_exit(127);
 	}
-	return wait_port(port_echo) && wait_port(port_mtls);
+	return wait_port(port_echo) && wait_port(port_mtls) &&
+	    wait_port(port_ip) && wait_port(port_p224) &&
+	    wait_port(port_x25519);
 }
 
 static void
@@ -343,6 +378,8 @@ run_write(struct run *r)
 	if (r->shut_early && r->sent == r->total && !r->shut_sent) {
 		/* Half-close with output still queued; the echo goes on. */
 		r->shut_sent = true;
+		if (tls_bufferevent_write_flushed(r->bev))
+			r->flushed_early = true;
 		tls_bufferevent_shutdown_write(r->bev);
 	}
 	run_sample(r);
@@ -386,6 +423,8 @@ run_consume(struct run *r)
 	if (r->received >= r->total && !r->shut_sent && r->total > 0) {
 		/* All echoed: half-close and wait for the server's EOF. */
 		r->shut_sent = true;
+		if (tls_bufferevent_write_flushed(r->bev))
+			r->flushed_early = true;
 		tls_bufferevent_shutdown_write(r->bev);
 	}
 	if (r->slow && evbuffer_get_length(in) > 0) {
@@ -432,7 +471,12 @@ run_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct run	*r = arg;
 
-	(void)bev;
+	if (tls_bufferevent_write_flushed(bev)) {
+		if (!r->shut_sent)
+			r->flushed_early = true;
+		r->flushed_cb = true;
+		return;
+	}
 	run_write(r);
 }
 
@@ -677,6 +721,176 @@ test_mtls(void)
 	tls_client_free(c);
 }
 
+/* A name that is an address: no SNI, the address checked by us. */
+static void
+test_ip_names(void)
+{
+	struct tls_options	 o;
+	struct tls_client	*c;
+	struct run		 r;
+	char			 err[TLS_ERR_MAX], cap[128];
+
+	/* iPAddress SAN 127.0.0.1: the URL host alone verifies. */
+	c = client("ca.crt", "", true, NULL, false);
+	handshake(&r, c, port_ip, true);
+	CHECK(r.connected && !r.error);
+	tls_client_free(c);
+	/* server_name as an address, or as the DNS name it also has. */
+	c = client("ca.crt", "127.0.0.1", true, NULL, false);
+	handshake(&r, c, port_ip, true);
+	CHECK(r.connected && !r.error);
+	tls_client_free(c);
+	c = client("ca.crt", "ip.example", true, NULL, false);
+	handshake(&r, c, port_ip, true);
+	CHECK(r.connected && !r.error);
+	tls_client_free(c);
+	/* Another address, or the right one in the wrong family: refused. */
+	c = client("ca.crt", "127.0.0.2", true, NULL, false);
+	handshake(&r, c, port_ip, false);
+	CHECK(!r.connected && r.error);
+	CHECK_STR(r.why, "certificate verify failed: name mismatch");
+	tls_client_free(c);
+	c = client("ca.crt", "::ffff:127.0.0.1", true, NULL, false);
+	handshake(&r, c, port_ip, false);
+	CHECK(!r.connected && r.error);
+	CHECK_STR(r.why, "certificate verify failed: name mismatch");
+	tls_client_free(c);
+	/* An address the certificate does not name, with a wrong CA too. */
+	c = client("ca2.crt", "", true, NULL, false);
+	handshake(&r, c, port_echo, false);
+	CHECK(!r.connected && r.error);
+	CHECK_STR(r.why, "certificate verify failed: name mismatch, "
+	    "not trusted");
+	tls_client_free(c);
+
+	/* IPv6 host: ::1 is in the SAN, but we dial 127.0.0.1 here. */
+	memset(&o, 0, sizeof o);
+	snprintf(cap, sizeof cap, "%s/ca.crt", tmpdir);
+	o.ca_file = cap;
+	o.verify = true;
+	c = tls_client_new(&o, "::1", err, sizeof err);
+	CHECK(c != NULL);
+	if (c != NULL) {
+		handshake(&r, c, port_ip, true);
+		CHECK(r.connected && !r.error);
+		tls_client_free(c);
+	}
+}
+
+/* Only modern groups: secp224r1 alone fails, X25519 alone works. */
+static void
+test_curves(void)
+{
+	struct tls_client	*c;
+	struct run		 r;
+
+	c = client("ca.crt", "localhost", true, NULL, false);
+	handshake(&r, c, port_p224, false);
+	CHECK(!r.connected && r.error && !r.timed_out);
+	CHECK(strncmp(r.why, "handshake: ", 11) == 0);
+	handshake(&r, c, port_x25519, true);
+	CHECK(r.connected && !r.error);
+	tls_client_free(c);
+}
+
+/*
+ * A TCP relay in this process between the client and stunnel's echo that
+ * can cut the stream toward the client with a FIN, dropping whatever
+ * close_notify would follow: an attacker truncating the data.
+ */
+struct cutter {
+	struct bufferevent	*down;		/* to the client */
+	struct bufferevent	*up;		/* to stunnel */
+};
+
+static void
+cutter_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct cutter	*k = arg;
+
+	if (bev == k->down && k->up != NULL)
+		bufferevent_write_buffer(k->up, bufferevent_get_input(bev));
+	else if (bev == k->up && k->down != NULL)
+		bufferevent_write_buffer(k->down, bufferevent_get_input(bev));
+}
+
+static void
+cutter_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct cutter		*k = arg;
+	struct event_base	*base = evconnlistener_get_base(l);
+	struct sockaddr_in	 sin;
+
+	(void)sa;
+	(void)salen;
+	k->down = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	k->up = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	loopback(&sin, port_echo);
+	bufferevent_socket_connect(k->up, (struct sockaddr *)&sin,
+	    sizeof sin);
+	bufferevent_setcb(k->down, cutter_read_cb, NULL, NULL, k);
+	bufferevent_setcb(k->up, cutter_read_cb, NULL, NULL, k);
+	bufferevent_enable(k->down, EV_READ | EV_WRITE);
+	bufferevent_enable(k->up, EV_READ | EV_WRITE);
+}
+
+/* A FIN without close_notify is an error, after the data before it. */
+static void
+test_truncation(void)
+{
+	struct tls_client	*c;
+	struct run		 r;
+	struct cutter		 k = { NULL, NULL };
+	struct timeval		 tv = { LOOP_SECONDS, 0 };
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof sin;
+	struct evconnlistener	*l;
+	struct bufferevent	*under;
+
+	c = client("ca.crt", "localhost", true, NULL, false);
+	memset(&r, 0, sizeof r);
+	r.base = event_base_new();
+	loopback(&sin, 0);
+	l = evconnlistener_new_bind(r.base, cutter_accept_cb, &k,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+	    (struct sockaddr *)&sin, sizeof sin);
+	if (l == NULL)
+		abort();
+	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&sin, &len);
+	under = bufferevent_socket_new(r.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_socket_connect(under, (struct sockaddr *)&sin, sizeof sin);
+	r.bev = tls_bufferevent_new(c, r.base, under);
+	bufferevent_setcb(r.bev, run_read_cb, run_write_cb, run_event_cb, &r);
+	bufferevent_enable(r.bev, EV_READ | EV_WRITE);
+	r.early = "data before the cut";
+	bufferevent_write(r.bev, r.early, strlen(r.early));
+	r.timer = evtimer_new(r.base, run_timer_cb, &r);
+	r.resume = evtimer_new(r.base, run_resume_cb, &r);
+	evtimer_add(r.timer, &tv);
+	event_base_dispatch(r.base);	/* until the echo is in */
+	CHECK(r.connected && !r.error && !r.eof && !r.timed_out);
+	CHECK(r.ngot == strlen(r.early));
+
+	/* Cut: FIN toward the client, nothing more from stunnel. */
+	CHECK(k.down != NULL && k.up != NULL);
+	if (k.down != NULL && k.up != NULL) {
+		bufferevent_free(k.up);
+		k.up = NULL;
+		shutdown(bufferevent_getfd(k.down), SHUT_WR);
+		event_base_dispatch(r.base);
+	}
+	CHECK(r.error && !r.eof && !r.timed_out);
+	CHECK_STR(r.why, "connection closed without close_notify (truncated)");
+	CHECK(r.err == ECONNRESET);
+	CHECK(strcmp(r.got, r.early) == 0);
+	if (k.down != NULL)
+		bufferevent_free(k.down);
+	evconnlistener_free(l);
+	run_done(&r);
+	tls_client_free(c);
+}
+
 /* Echo total bytes; slow: small watermarks and a reader that pauses. */
 static void
 echo(struct tls_client *c, size_t total, bool slow, bool wrap_first,
@@ -704,6 +918,9 @@ echo(struct tls_client *c, size_t total, bool slow, bool wrap_first,
 	CHECK(r.received == total);
 	CHECK(!r.mismatch);
 	CHECK(r.shut_sent && r.eof);	/* the server closed after us */
+	/* The write callback told us the close_notify and FIN went out. */
+	CHECK(r.flushed_cb && !r.flushed_early);
+	CHECK(tls_bufferevent_write_flushed(r.bev));
 	/* Bounded buffers all along. */
 	if (slow) {
 		CHECK(r.max_in <= IN_HIGH);
@@ -838,6 +1055,86 @@ closer_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_enable(bev, EV_READ);
 }
 
+/* What the ClientHello said about SNI: -1 not seen yet, 0 none, 1 sent. */
+static int	hello_sni = -1;
+static char	hello_name[256];
+
+/* Find the server_name extension in a ClientHello record; see RFC 6066. */
+static void
+hello_parse(const unsigned char *p, size_t n)
+{
+	size_t	off, end, len, type, elen;
+
+	/* record(5) handshake(4) version(2) random(32) */
+	if (n < 5 + 4 + 2 + 32 + 1 || p[0] != 0x16 || p[5] != 0x01)
+		return;
+	off = 5 + 4 + 2 + 32;
+	off += 1 + p[off];				/* session id */
+	if (off + 2 > n)
+		return;
+	off += 2 + (size_t)(p[off] << 8 | p[off + 1]);	/* cipher suites */
+	if (off + 1 > n)
+		return;
+	off += 1 + p[off];				/* compression */
+	if (off + 2 > n)
+		return;
+	end = off + 2 + (size_t)(p[off] << 8 | p[off + 1]);
+	off += 2;
+	if (end > n)
+		return;
+	hello_sni = 0;
+	while (off + 4 <= end) {
+		type = (size_t)(p[off] << 8 | p[off + 1]);
+		elen = (size_t)(p[off + 2] << 8 | p[off + 3]);
+		off += 4;
+		if (off + elen > end)
+			return;
+		/* list len(2), type(1), name len(2), name */
+		if (type == 0 && elen >= 5) {
+			hello_sni = 1;
+			len = (size_t)(p[off + 3] << 8 | p[off + 4]);
+			if (len < sizeof hello_name && 5 + len <= elen) {
+				memcpy(hello_name, p + off + 5, len);
+				hello_name[len] = '\0';
+			}
+		}
+		off += elen;
+	}
+}
+
+static void
+hello_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	unsigned char	*p;
+	size_t		 n = evbuffer_get_length(in);
+
+	(void)arg;
+	if (n < 5)
+		return;
+	p = evbuffer_pullup(in, 5);
+	if (n < 5 + (size_t)(p[3] << 8 | p[4]))
+		return;
+	p = evbuffer_pullup(in, -1);
+	hello_parse(p, n);
+	bufferevent_free(bev);
+}
+
+static void
+hello_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct bufferevent	*bev;
+
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(bev, hello_read_cb, NULL, NULL, NULL);
+	bufferevent_enable(bev, EV_READ);
+}
+
 /* Run a handshake against an in-process listener with callback cb. */
 static void
 local_peer(evconnlistener_cb cb, struct run *r, struct tls_client *c)
@@ -899,6 +1196,32 @@ test_local_peers(void)
 	local_peer(closer_accept_cb, &r, c);
 	CHECK(r.error && !r.connected && !r.timed_out);
 	CHECK_STR(r.why, "handshake: connection closed by peer");
+
+	/* SNI: a host name is sent, an address is not. */
+	tls_client_free(c);
+	c = tls_client_new(&o, "127.0.0.1", err, sizeof err);
+	hello_sni = -1;
+	local_peer(hello_accept_cb, &r, c);
+	CHECK(hello_sni == 0);
+	tls_client_free(c);
+	c = tls_client_new(&o, "2001:db8::1", err, sizeof err);
+	hello_sni = -1;
+	local_peer(hello_accept_cb, &r, c);
+	CHECK(hello_sni == 0);
+	tls_client_free(c);
+	o.server_name = "proxy.example";
+	c = tls_client_new(&o, "127.0.0.1", err, sizeof err);
+	hello_sni = -1;
+	local_peer(hello_accept_cb, &r, c);
+	CHECK(hello_sni == 1);
+	CHECK_STR(hello_name, "proxy.example");
+	tls_client_free(c);
+	o.server_name = NULL;
+	c = tls_client_new(&o, "localhost", err, sizeof err);
+	hello_sni = -1;
+	local_peer(hello_accept_cb, &r, c);
+	CHECK(hello_sni == 1);
+	CHECK_STR(hello_name, "localhost");
 
 	/* Nobody listening: a connect error with errno kept. */
 	port = free_port();
@@ -1032,8 +1355,11 @@ main(void)
 		test_mtls();
 		test_echo();
 		test_lifetimes();
+		test_ip_names();
+		test_curves();
+		test_truncation();
 	} else
-		skipped += 4;	/* the four server test groups */
+		skipped += 7;	/* the seven server test groups */
 
 	cleanup();
 	if (skipped > 0)
