@@ -27,13 +27,16 @@ FUZZ_OPT     := -g -O1
 
 # The normal flags with the optimisation level replaced; the sanitizer
 # coverage hooks go into everything, libFuzzer's main only into the targets.
+# SLUICE_LWIP_ASSERT_ABORT: a failed lwIP assertion aborts (arch/cc.h),
+# where the production build logs, counts and goes on.
 FUZZ_CFLAGS_OURS = $(filter-out -O%,$(CFLAGS_OURS)) $(FUZZ_OPT) \
-                   -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+                   -fsanitize=fuzzer-no-link $(FUZZ_SAN) -DSLUICE_LWIP_ASSERT_ABORT
 # lwIP computes &NULL->member in its ip_2_ip6()-style macros and tests the
 # result for NULL afterwards (icmp6_send_response): harmless, but UBSan's
 # null check stops on it.  A real NULL load or store still dies under ASan.
 FUZZ_CFLAGS_LWIP = $(filter-out -O%,$(CFLAGS_LWIP)) $(FUZZ_OPT) \
-                   -fsanitize=fuzzer-no-link $(FUZZ_SAN) -fno-sanitize=null
+                   -fsanitize=fuzzer-no-link $(FUZZ_SAN) -fno-sanitize=null \
+                   -DSLUICE_LWIP_ASSERT_ABORT
 FUZZ_LDFLAGS     = -fsanitize=fuzzer $(FUZZ_SAN)
 
 FUZZ_LWIP_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/lwip/%.o,$(LWIP_FILES))

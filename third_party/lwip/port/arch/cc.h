@@ -1,6 +1,7 @@
 /*
  * arch/cc.h - lwIP's compiler/platform glue for sluice (Linux, gcc/clang).
- * Diagnostics and assertions go to sluice's log (src/stack.c).
+ * Diagnostics go to sluice's log (src/stack.c); assertions, LWIP_RAND()
+ * and the TCP hooks of lwipopts.h to src/lwip_hooks.c.
  */
 #ifndef SLUICE_LWIP_ARCH_CC_H
 #define SLUICE_LWIP_ARCH_CC_H
@@ -18,13 +19,44 @@
 
 void	sluice_lwip_diag(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
+/* the old abort-always hook, still defined by src/stack.c; unused */
 void	sluice_lwip_assert(const char *msg, const char *file, int line)
 	    __attribute__((noreturn));
 
-#define LWIP_PLATFORM_DIAG(x)	do { sluice_lwip_diag x; } while (0)
-#define LWIP_PLATFORM_ASSERT(x)	sluice_lwip_assert((x), __FILE__, __LINE__)
+/* src/lwip_hooks.c */
+struct ip_addr;
+void	sluice_lwip_assert_failed(const char *msg, const char *file, int line);
+void	sluice_lwip_assert_abort(const char *msg, const char *file, int line)
+	    __attribute__((noreturn));
+uint32_t sluice_lwip_rand(void);
+uint32_t sluice_lwip_hash_seed(void);
+uint32_t sluice_lwip_tcp_isn(const struct ip_addr *local_ip,
+	    uint16_t local_port, const struct ip_addr *remote_ip,
+	    uint16_t remote_port);
 
-#define LWIP_RAND()		((uint32_t)random())
+/*
+ * The link of ./sluice lists libsluice.a before liblwip.a without
+ * --start-group, so nothing would pull lwip_hooks.o out of libsluice.a for
+ * lwIP.  This reference, in every object that includes lwIP's headers
+ * (src/stack.o among them), does.
+ */
+static void (*const sluice_lwip_hooks_ref)(const char *, const char *, int)
+    __attribute__((used)) = sluice_lwip_assert_failed;
+
+#define LWIP_PLATFORM_DIAG(x)	do { sluice_lwip_diag x; } while (0)
+/*
+ * A failed assertion is logged and counted, and lwIP goes on (its code
+ * after an assertion mostly has an LWIP_ERROR fallback), unless the build
+ * defines SLUICE_LWIP_ASSERT_ABORT (fuzzing, sanitizers): then it aborts.
+ */
+#ifdef SLUICE_LWIP_ASSERT_ABORT
+#define LWIP_PLATFORM_ASSERT(x)	sluice_lwip_assert_abort((x), __FILE__, __LINE__)
+#else
+#define LWIP_PLATFORM_ASSERT(x)	sluice_lwip_assert_failed((x), __FILE__, __LINE__)
+#endif
+
+/* splitmix64 seeded from getrandom() (src/lwip_hooks.c) */
+#define LWIP_RAND()		sluice_lwip_rand()
 
 /* byte swapping by the compiler, not by lwIP's C loops */
 #if BYTE_ORDER == LITTLE_ENDIAN
