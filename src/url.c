@@ -3,7 +3,10 @@
  *
  * The credentials are split off at the last '@', so a password holding a
  * raw '/', '?', '#' or '@' still works.  Error messages never quote
- * anything before that '@'; the password must not reach a log.
+ * anything before that '@'; the password must not reach a log.  Without
+ * an '@' a mistyped URL may still hold one ("socks5://alice:hunter2",
+ * "socks5://alice:hunter2:host:1080"): then nothing after the first ':'
+ * is quoted, and with more than one ':' nothing at all.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,6 +30,13 @@ static const struct {
 	{ URL_HTTPS,		"https",	443 },
 };
 #define URL_NSCHEMES	(sizeof(url_schemes) / sizeof(url_schemes[0]))
+
+/* What an error message may quote of the text after "scheme://". */
+enum url_quote {
+	URL_QUOTE_ALL,		/* host, port and what follows */
+	URL_QUOTE_HOST,		/* the host only */
+	URL_QUOTE_NONE,		/* nothing */
+};
 
 /* Format an error into err (if there is room) and return false. */
 static bool __attribute__((format(printf, 3, 4)))
@@ -170,23 +180,24 @@ url_parse_userinfo(const char *s, size_t n, struct url *out, char *err,
 	    strchr(out->user, ':') != NULL)
 		return url_error(err, errlen,
 		    "user name with `:': HTTP Basic cannot carry it");
-	if ((out->scheme == URL_SOCKS5 || out->scheme == URL_SOCKS5_TLS) &&
-	    out->pass[0] == '\0')
-		return url_error(err, errlen,
-		    "empty password: socks5 needs both user and password");
 	out->has_auth = true;
 	return true;
 }
 
-/* Parse "host[:port][/]" (the NUL-terminated s) into out; false with err. */
+/*
+ * Parse "host[:port][/]" (the NUL-terminated s) into out; false with err,
+ * which quotes only what q allows.
+ */
 static bool
-url_parse_hostport(const char *s, struct url *out, char *err, size_t errlen)
+url_parse_hostport(const char *s, enum url_quote q, struct url *out,
+    char *err, size_t errlen)
 {
-	const char	*host, *end, *p, *q;
+	const char	*host, *end, *p, *t;
 	struct in6_addr	 in6;
 	size_t		 hlen;
 	unsigned long	 port;
 	char		 tmp[INET6_ADDRSTRLEN];
+	bool		 ok;
 
 	if (*s == '[') {
 		host = s + 1;
@@ -197,14 +208,19 @@ url_parse_hostport(const char *s, struct url *out, char *err, size_t errlen)
 		hlen = (size_t)(end - host);
 		if (hlen == 0)
 			return url_error(err, errlen, "empty host");
-		if (hlen >= sizeof(tmp))
+		ok = hlen < sizeof(tmp);
+		if (ok) {
+			memcpy(tmp, host, hlen);
+			tmp[hlen] = '\0';
+			ok = inet_pton(AF_INET6, tmp, &in6) == 1;
+		}
+		if (!ok) {
+			if (q == URL_QUOTE_NONE)
+				return url_error(err, errlen,
+				    "bad IPv6 address");
 			return url_error(err, errlen, "bad IPv6 address `%.*s'",
 			    (int)hlen, host);
-		memcpy(tmp, host, hlen);
-		tmp[hlen] = '\0';
-		if (inet_pton(AF_INET6, tmp, &in6) != 1)
-			return url_error(err, errlen, "bad IPv6 address `%s'",
-			    tmp);
+		}
 		p = end + 1;
 	} else {
 		host = s;
@@ -218,39 +234,86 @@ url_parse_hostport(const char *s, struct url *out, char *err, size_t errlen)
 		if (hlen > URL_HOST_MAX)
 			return url_error(err, errlen,
 			    "host name longer than %d bytes", URL_HOST_MAX);
-		if (!url_valid_name(host, hlen))
+		if (!url_valid_name(host, hlen)) {
+			if (q == URL_QUOTE_NONE)
+				return url_error(err, errlen, "bad host name");
 			return url_error(err, errlen, "bad host name `%.*s'",
 			    (int)hlen, host);
+		}
 	}
 	memcpy(out->host, host, hlen);
 	out->host[hlen] = '\0';
 
 	if (*p == ':') {
-		q = p + 1;
-		p = q + strcspn(q, "/?#");
-		if (p == q)
+		t = p + 1;
+		p = t + strcspn(t, "/?#");
+		if (p == t)
 			return url_error(err, errlen, "empty port after `:'");
 		port = 0;
-		for (end = q; end < p; end++) {
-			if (*end < '0' || *end > '9')
+		for (end = t; end < p; end++) {
+			if (*end < '0' || *end > '9') {
+				if (q != URL_QUOTE_ALL)
+					return url_error(err, errlen, "bad "
+					    "port: expected 1..65535 (not "
+					    "shown: it may be a password; "
+					    "user:pass goes before an `@')");
 				return url_error(err, errlen, "bad port `%.*s'",
-				    (int)(p - q), q);
+				    (int)(p - t), t);
+			}
 			if (port <= 65535)
 				port = port * 10 + (unsigned long)(*end - '0');
 		}
+		if ((port == 0 || port > 65535) && q != URL_QUOTE_ALL)
+			return url_error(err, errlen, "port out of range "
+			    "1..65535 (not shown: it may be a password; "
+			    "user:pass goes before an `@')");
 		if (port == 0 || port > 65535)
 			return url_error(err, errlen,
-			    "port `%.*s' out of range 1..65535", (int)(p - q),
-			    q);
+			    "port `%.*s' out of range 1..65535", (int)(p - t),
+			    t);
 		out->port = (uint16_t)port;
-	} else if (*p != '\0' && *p != '/' && *p != '?' && *p != '#')
+	} else if (*p != '\0' && *p != '/' && *p != '?' && *p != '#') {
+		if (q == URL_QUOTE_NONE)
+			return url_error(err, errlen,
+			    "unexpected text after host");
 		return url_error(err, errlen, "unexpected `%s' after host", p);
+	}
 
 	/* Nothing may follow but a single '/'. */
-	if (*p != '\0' && strcmp(p, "/") != 0)
+	if (*p != '\0' && strcmp(p, "/") != 0) {
+		if (q != URL_QUOTE_ALL)
+			return url_error(err, errlen,
+			    "unexpected text after host and port");
 		return url_error(err, errlen,
 		    "unexpected `%s' after host and port", p);
+	}
 	return true;
+}
+
+/*
+ * What errors may quote of auth, the text after "scheme://": all of it
+ * after an '@' (the userinfo is before it), and without one only up to a
+ * ':' that may start a password; nothing if there are more ':'s.
+ */
+static enum url_quote
+url_quote_policy(const char *auth, bool has_at)
+{
+	const char	*p = auth, *rb;
+	size_t		 colons = 0;
+
+	if (has_at)
+		return URL_QUOTE_ALL;
+	if (*p == '[' && (rb = strchr(p, ']')) != NULL) {
+		/* "[v6]:port": the colons inside are the address's */
+		for (p = rb + 1; *p != '\0'; p++)
+			colons += *p == ':';
+	} else {
+		for (; *p != '\0'; p++)
+			colons += *p == ':';
+	}
+	if (colons == 0)
+		return URL_QUOTE_ALL;
+	return colons == 1 ? URL_QUOTE_HOST : URL_QUOTE_NONE;
 }
 
 bool
@@ -291,7 +354,8 @@ url_parse(const char *s, struct url *out, char *err, size_t errlen)
 			goto bad;
 		auth = at + 1;
 	}
-	if (!url_parse_hostport(auth, out, err, errlen))
+	if (!url_parse_hostport(auth, url_quote_policy(auth, at != NULL), out,
+	    err, errlen))
 		goto bad;
 	return true;
 

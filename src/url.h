@@ -8,7 +8,9 @@
  *
  * host is a name, an IPv4 literal or a bracketed IPv6 literal.  user and
  * pass are percent-decoded.  Default ports: 1080 for socks5 and socks5+tls,
- * 8080 for http, 443 for https.
+ * 8080 for http, 443 for https.  A user without a password parses for
+ * every scheme (the password may come from elsewhere: config_password());
+ * socks5 needs one in the end, config_validate() checks.
  */
 #ifndef SLUICE_URL_H
 #define SLUICE_URL_H
@@ -37,8 +39,11 @@ struct url {
 };
 
 /*
- * Parse s into *out.  On failure return false and write a reason (which
- * never contains the password) into err.
+ * Parse s into *out.  On failure return false and write a reason into err.
+ * The reason never quotes the user info (anything before the last '@');
+ * without an '@', it quotes nothing after the first ':' of the authority
+ * (a password typed without "@host" would be there), and with more than
+ * one ':' nothing at all.
  */
 bool url_parse(const char *s, struct url *out, char *err, size_t errlen);
 /* True for the schemes that run inside TLS. */

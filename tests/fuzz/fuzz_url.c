@@ -4,7 +4,8 @@
  * Checks: a parsed URL is sane (host set, port non-zero, credentials only
  * with has_auth); its url_redacted() form is exactly scheme://host:port
  * and parses back to the same endpoint; a rejected URL's error never
- * quotes the password as written in the input.
+ * quotes the password as written in the input, nor, in a URL without an
+ * '@', what follows the first ':' (a password typed without "@host").
  */
 #include <assert.h>
 #include <stdbool.h>
@@ -24,7 +25,8 @@ static const char fuzz_rare[] = "!$&*;=~|^{}\"<>\\";
 
 /*
  * The password as written (between the first ':' of the userinfo and the
- * last '@'), if it is a good canary: at least 4 bytes, with a rare byte and
+ * last '@'; without an '@', all after the first ':'), if it is a good
+ * canary: at least 4 bytes, with a rare byte and
  * no quote, found nowhere else in s.  Returns its length, 0 for none.
  */
 static size_t
@@ -37,12 +39,18 @@ fuzz_raw_pass(const char *s, const char **pass)
 	if ((sep = strstr(s, "://")) == NULL)
 		return 0;
 	sep += 3;
-	if ((at = strrchr(sep, '@')) == NULL)
-		return 0;
-	if ((colon = memchr(sep, ':', (size_t)(at - sep))) == NULL)
-		return 0;
-	*pass = colon + 1;
-	n = (size_t)(at - *pass);
+	if ((at = strrchr(sep, '@')) == NULL) {
+		/* no '@': after the first ':' may be a password */
+		if ((colon = strchr(sep, ':')) == NULL)
+			return 0;
+		*pass = colon + 1;
+		n = strlen(*pass);
+	} else {
+		if ((colon = memchr(sep, ':', (size_t)(at - sep))) == NULL)
+			return 0;
+		*pass = colon + 1;
+		n = (size_t)(at - *pass);
+	}
 	if (n < 4)
 		return 0;
 	for (i = 0; i < n; i++) {
@@ -112,8 +120,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(u.user[0] == '\0' && u.pass[0] == '\0');
 	else
 		assert(u.user[0] != '\0');
-	if (u.has_auth && (u.scheme == URL_SOCKS5 || u.scheme == URL_SOCKS5_TLS))
-		assert(u.pass[0] != '\0');
 	assert(url_is_tls(&u) ==
 	    (u.scheme == URL_SOCKS5_TLS || u.scheme == URL_HTTPS));
 

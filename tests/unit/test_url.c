@@ -2,10 +2,17 @@
  * test_url.c - unit tests for upstream URL parsing: schemes, default ports,
  * credentials, IPv6 literals, and error texts that never hold the password.
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
 #include "url.h"
+
+#define PORT_HIDDEN	"bad port: expected 1..65535 (not shown: it may be " \
+			"a password; user:pass goes before an `@')"
+#define RANGE_HIDDEN	"port out of range 1..65535 (not shown: it may be " \
+			"a password; user:pass goes before an `@')"
 
 /* Parse s, which must succeed; returns the result in *u. */
 static void
@@ -105,16 +112,25 @@ test_hosts_ports(void)
 	check_bad("socks5://[]:1080", "empty host", NULL);
 	check_bad("socks5://u:p@", "empty host", "p@");
 	check_bad("socks5://h:", "empty port after `:'", NULL);
-	check_bad("socks5://h:0", "port `0' out of range 1..65535", NULL);
-	check_bad("socks5://h:65536", "port `65536' out of range 1..65535",
+	/* Without an '@' the port may be a password: it is not quoted. */
+	check_bad("socks5://h:0", RANGE_HIDDEN, NULL);
+	check_bad("socks5://h:65536", RANGE_HIDDEN, NULL);
+	check_bad("socks5://h:99999999999999999999", RANGE_HIDDEN, NULL);
+	check_bad("socks5://h:-1", PORT_HIDDEN, NULL);
+	check_bad("socks5://h:1080x", PORT_HIDDEN, NULL);
+	check_bad("socks5://h:10 80", PORT_HIDDEN, NULL);
+	check_bad("socks5://h:1080/x", "unexpected text after host and port",
 	    NULL);
-	check_bad("socks5://h:99999999999999999999",
-	    "port `99999999999999999999' out of range 1..65535", NULL);
-	check_bad("socks5://h:-1", "bad port `-1'", NULL);
-	check_bad("socks5://h:1080x", "bad port `1080x'", NULL);
-	check_bad("socks5://h:10 80", "bad port `10 80'", NULL);
-	check_bad("socks5://h:1080/x", "unexpected `/x' after host and port",
-	    NULL);
+	/* After an '@' nothing can be the password: quoted. */
+	check_bad("socks5://u:p@h:0", "port `0' out of range 1..65535", NULL);
+	check_bad("socks5://u:p@h:65536",
+	    "port `65536' out of range 1..65535", NULL);
+	check_bad("socks5://u:p@h:-1", "bad port `-1'", NULL);
+	check_bad("socks5://u:p@h:1080x", "bad port `1080x'", NULL);
+	check_bad("socks5://u:p@h:1080/x",
+	    "unexpected `/x' after host and port", NULL);
+	check_bad("socks5://[::1]:1080x", PORT_HIDDEN, NULL);
+	check_bad("socks5://u:p@[::1]:1080x", "bad port `1080x'", NULL);
 	check_bad("socks5://h//", "unexpected `//' after host and port", NULL);
 	check_bad("socks5://h?a=b", "unexpected `?a=b' after host and port",
 	    NULL);
@@ -129,7 +145,8 @@ test_hosts_ports(void)
 	check_bad("socks5://::1", "IPv6 address must be in brackets", NULL);
 	check_bad("socks5://2001:db8::1:1080",
 	    "IPv6 address must be in brackets", NULL);
-	check_bad("socks5://h:1:2", "bad port `1:2'", NULL);
+	check_bad("socks5://h:1:2", PORT_HIDDEN, NULL);
+	check_bad("socks5://u@h:1:2", "bad port `1:2'", NULL);
 	check_bad("socks5://ho st", "bad host name `ho st'", NULL);
 	check_bad("socks5://h%41", "bad host name `h%41'", NULL);
 }
@@ -170,17 +187,20 @@ test_credentials(void)
 	CHECK_STR(u.user, "u x");
 	CHECK_STR(u.pass, "\xc3\xa9");
 
-	/* http may have a user and no password; socks5 may not. */
+	/*
+	 * A user without a password parses: it may come from password_file
+	 * or SLUICE_PASSWORD (config_validate() wants one for socks5).
+	 */
 	check_good("http://token@h", &u, URL_HTTP, "h", 8080);
 	CHECK(u.has_auth);
 	CHECK_STR(u.user, "token");
 	CHECK_STR(u.pass, "");
 	check_good("https://token:@h", &u, URL_HTTPS, "h", 443);
 	CHECK_STR(u.pass, "");
-	check_bad("socks5://user@h",
-	    "empty password: socks5 needs both user and password", NULL);
-	check_bad("socks5+tls://user:@h",
-	    "empty password: socks5 needs both user and password", NULL);
+	check_good("socks5://user@h", &u, URL_SOCKS5, "h", 1080);
+	CHECK(u.has_auth && u.pass[0] == '\0');
+	check_good("socks5+tls://user:@h", &u, URL_SOCKS5_TLS, "h", 1080);
+	CHECK(u.has_auth && u.pass[0] == '\0');
 
 	check_bad("socks5://@h", "empty user name before `@'", NULL);
 	check_bad("socks5://:hunter2@h", "empty user name before `@'",
@@ -210,6 +230,26 @@ test_credentials(void)
 	check_bad("x:hunter2://h", "bad scheme", "hunter2");
 	check_bad("socks5://u:hunter2/x@h:bad", "bad port `bad'", "hunter2");
 
+	/*
+	 * Typed without "@host", or with an inline comment cutting it off
+	 * ("url = socks5://alice:hunter2 ;old@host" reaches us as
+	 * "socks5://alice:hunter2"): nothing after the ':' is quoted.
+	 */
+	check_bad("socks5://alice:hunter2", PORT_HIDDEN, "hunter2");
+	check_bad("socks5://alice:hunter2:198.19.7.1:1080", PORT_HIDDEN,
+	    "hunter2");
+	check_bad("socks5://alice:1234567", RANGE_HIDDEN, "1234567");
+	check_bad("socks5://alice:1234/hunter2",
+	    "unexpected text after host and port", "hunter2");
+	check_bad("socks5://alice:hunter2/x", PORT_HIDDEN, "hunter2");
+	check_bad("socks5://al ice:hunter2:h:1", "bad host name", "hunter2");
+	check_bad("socks5://[::1]:hunter2:x", PORT_HIDDEN, "hunter2");
+	check_bad("socks5://[::1:hunter2]:1", "bad IPv6 address `::1:hunter2'",
+	    NULL);	/* one ':' after ']' at most: a bracketed host */
+	check_bad("http://alice:hunter2?x", PORT_HIDDEN, "hunter2");
+	check_bad("socks5://alice:hunter2#x", PORT_HIDDEN, "hunter2");
+	check_bad("socks5://alice:hunter2 ;old", PORT_HIDDEN, "hunter2");
+
 	/* 255 bytes decoded is the limit, for user and for password. */
 	memset(want, 'x', 255);
 	want[255] = '\0';
@@ -233,6 +273,92 @@ test_credentials(void)
 	check_bad(s, "password longer than 255 bytes", "%41");
 }
 
+/* True if err holds 4 or more bytes in a row of "hunter2". */
+static bool
+leaks(const char *err)
+{
+	static const char	pw[] = "hunter2";
+	char			part[8];
+	size_t			i;
+
+	for (i = 0; i + 4 <= sizeof(pw) - 1; i++) {
+		memcpy(part, pw + i, 4);
+		part[4] = '\0';
+		if (strstr(err, part) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Many malformed URLs with the password in them, and every prefix and
+ * one-byte mutation of good ones: no error quotes the password.
+ */
+static void
+test_no_leaks(void)
+{
+	static const char *const bad[] = {
+		"socks5://alice:hunter2@", "socks5://alice:hunter2@h:x",
+		"socks5://alice:hunter2@h:0", "socks5://alice:hunter2@h/x/y",
+		"socks5://alice:hunter2@[::1", "socks5://alice:hunter2@[zz]",
+		"socks5://alice:hunter2@h h", "socks5://alice:hunter2@::1",
+		"socks5://alice:hunter2", "socks5://alice:hunter2/",
+		"socks5://alice:hunter2:", "socks5://alice:hunter2:1.2.3.4",
+		"socks5://alice:hunter2:1.2.3.4:1080",
+		"socks5://alice:hunter2@1.2.3.4:1080:",
+		"socks5://alice:hunter2%zz@h", "socks5://alice:hunter2%@h",
+		"http://a:b:hunter2@h:1:2", "socks5:/alice:hunter2@h",
+		"alice:hunter2@h", "socks9://alice:hunter2@h",
+		"socks5://:hunter2@h", "https://alice:hunter2@h?q",
+		"socks5://alice:hunter2 ;old", "http://x:hunter2@@@",
+		"socks5://hunter2:x@h:99999", "socks5://[::1]:hunter2",
+		"socks5://alice:hunter2:@h:1:2", "http://alice:hunter2",
+	};
+	static const char *const good[] = {
+		"socks5://alice:hunter2@198.19.7.1:1080",
+		"https://alice:hunter2@[2001:db8::7]:8443/",
+		"socks5+tls://hunter2:hunter2@proxy.example",
+	};
+	static const char	swaps[] = " @:/[]%?#x0";
+	struct url		u;
+	char			err[256], s[128];
+	size_t			i, j, k, n, tried = 0, leaked = 0;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CHECK(!url_parse(bad[i], &u, err, sizeof(err)));
+		if (leaks(err))
+			printf("  leak: %s -> %s\n", bad[i], err);
+		CHECK(!leaks(err));
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		n = strlen(good[i]);
+		for (j = 0; j < n; j++) {
+			/* every prefix */
+			snprintf(s, sizeof(s), "%.*s", (int)j, good[i]);
+			if (!url_parse(s, &u, err, sizeof(err))) {
+				tried++;
+				leaked += leaks(err);
+			}
+			/* every one-byte change */
+			for (k = 0; k < sizeof(swaps) - 1; k++) {
+				snprintf(s, sizeof(s), "%s", good[i]);
+				s[j] = swaps[k];
+				if (!url_parse(s, &u, err, sizeof(err))) {
+					tried++;
+					if (leaks(err)) {
+						leaked++;
+						printf("  leak: %s -> %s\n", s,
+						    err);
+					}
+				}
+			}
+		}
+	}
+	CHECK(tried > 200);
+	CHECK(leaked == 0);
+}
+
 int
 main(void)
 {
@@ -240,5 +366,6 @@ main(void)
 	test_hosts_ports();
 	test_long_host();
 	test_credentials();
+	test_no_leaks();
 	return check_summary("test_url");
 }
