@@ -14,6 +14,18 @@
  * client: the upstream's input is read up to flow_buffer (read high
  * watermark) and moved into lwIP only as far as the pcb's send buffer has
  * room; the `sent' callback moves more.
+ *
+ * Closing: each direction has its own state (enum flow_up, flow_down).  A
+ * FIN from the client is passed on once everything before it has left for
+ * the upstream (and, for TLS, once close_notify is flushed too); EOF from
+ * the upstream becomes a FIN to the client after the last byte.  Once both
+ * FINs have passed the pcb is detached (lwIP ends the close alone and may
+ * free the pcb at any time); the flow ends when both directions are done,
+ * so no acknowledged byte is ever thrown away.
+ *
+ * Limits: max_flows, a memory budget over the bytes all flows buffer
+ * (max_memory) and lwIP's own pools (stack_mem_pressure) are checked for
+ * every SYN; a SYN to the proxy's own address (a routing loop) is refused.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -31,11 +43,10 @@
 #include "flow.h"
 #include "log.h"
 #include "stack.h"
+#include "tls.h"
 #include "upstream.h"
 
 #define FLOW_MAX_SINGLE_IO	(256 * 1024)
-#define FLOW_CORK_IN_FLIGHT	(8 * 1024)	/* > 2 segments of MTU 1500 */
-#define FLOW_CORK_MAX		(64 * 1024)
 
 enum flow_state {
 	FLOW_DIALING,
@@ -43,25 +54,45 @@ enum flow_state {
 	FLOW_DEAD,
 };
 
+/* Client -> upstream. */
+enum flow_up {
+	UP_OPEN,	/* relaying the client's bytes */
+	UP_EOF,		/* FIN from the client; what we hold drains upstream */
+	UP_SHUT,	/* shut the upstream's write side; TLS may still flush */
+	UP_DONE,	/* every byte and the close are in the kernel */
+};
+
+/* Upstream -> client. */
+enum flow_down {
+	DOWN_OPEN,	/* relaying the upstream's bytes */
+	DOWN_EOF,	/* EOF from the upstream; what we hold drains to lwIP */
+	DOWN_DONE,	/* FIN queued to the client after the last byte */
+};
+
+/*
+ * A flow is two halves.  The pcb (the client's connection) is ours until
+ * both FINs have passed (up >= UP_EOF and down == DOWN_DONE); then it is
+ * detached: lwIP finishes the close alone (LAST_ACK, TIME_WAIT) and frees
+ * the pcb without telling us, so we never touch it again.  The upstream
+ * bufferevent is ours until both of its directions are done.
+ */
 struct flow {
 	TAILQ_ENTRY(flow)	 entry;
 	struct flows		*fl;
 	uint64_t		 id;
 	enum flow_state		 state;
-	struct tcp_pcb		*pcb;		/* NULL once lwIP freed it */
+	enum flow_up		 up;
+	enum flow_down		 down;
+	struct tcp_pcb		*pcb;		/* NULL once detached or gone */
 	bool			 pcb_aborted;	/* we tcp_abort()ed it */
 	struct bufferevent	*bev;		/* upstream, after the dial */
 	struct upstream_dial	*dial;
-	struct evbuffer_cb_entry *drain;
+	struct evbuffer_cb_entry *out_cb;	/* upstream output accounting */
+	struct evbuffer_cb_entry *in_cb;	/* upstream input accounting */
 	struct event		*idle_ev;
 	struct timespec		 last_active;
 
-	/* the two halves */
-	bool			 client_eof;	/* FIN from the client */
-	bool			 upstream_shut;	/* we shut the upstream write side */
-	bool			 upstream_eof;	/* EOF from the upstream */
-	bool			 client_fin;	/* we sent FIN to the client */
-
+	size_t			 held;		/* bytes in our buffers */
 	uint64_t		 bytes_up;
 	uint64_t		 bytes_down;
 	char			 desc[112];	/* "src -> dst" */
@@ -78,11 +109,13 @@ struct flows {
 	struct flow_list	 dead;
 	struct event		*reap_ev;
 	uint64_t		 next_id;
+	size_t			 held;		/* sum of the flows' held */
 	struct flows_stats	 st;
 };
 
 static void	flow_close(struct flow *, const char *, enum log_level, bool);
 static void	flow_to_client(struct flow *);
+static void	flow_step(struct flow *);
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -92,26 +125,6 @@ flow_touch(struct flow *f)
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &f->last_active);
 }
 
-/* The pcb's local side (the original destination) as a sockaddr. */
-static void
-flow_pcb_dst(const struct tcp_pcb *pcb, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (IP_IS_V6(&pcb->local_ip)) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, ip_2_ip6(&pcb->local_ip)->addr, 16);
-		sin6->sin6_port = htons(pcb->local_port);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = ip_2_ip4(&pcb->local_ip)->addr;
-		sin->sin_port = htons(pcb->local_port);
-	}
-}
-
 /* The value an lwIP callback returns after touching flow f. */
 static err_t
 flow_lwip_ret(const struct flow *f)
@@ -119,24 +132,58 @@ flow_lwip_ret(const struct flow *f)
 	return f->pcb_aborted ? ERR_ABRT : ERR_OK;
 }
 
-/* Both halves are done: close gracefully. */
-static void
-flow_maybe_finish(struct flow *f)
+/* Forget the pcb: clear its callbacks so lwIP never calls us about it. */
+static struct tcp_pcb *
+flow_pcb_forget(struct flow *f)
 {
-	if (f->state == FLOW_RELAY && f->client_eof && f->upstream_shut &&
-	    f->upstream_eof && f->client_fin)
+	struct tcp_pcb *pcb = f->pcb;
+
+	if (pcb != NULL) {
+		tcp_arg(pcb, NULL);
+		tcp_recv(pcb, NULL);
+		tcp_sent(pcb, NULL);
+		tcp_err(pcb, NULL);
+		tcp_poll(pcb, NULL, 0);
+		f->pcb = NULL;
+	}
+	return pcb;
+}
+
+/*
+ * Move both halves along: shut the upstream's write side once the client
+ * finished and everything before its FIN is out, note when that close is
+ * flushed, detach the pcb once both FINs passed, and end the flow when
+ * both directions are done.  Safe from any callback; may close f.
+ */
+static void
+flow_step(struct flow *f)
+{
+	if (f->state != FLOW_RELAY)
+		return;
+	if (f->up == UP_EOF &&
+	    evbuffer_get_length(bufferevent_get_output(f->bev)) == 0) {
+		upstream_shutdown_write(f->bev);
+		f->up = UP_SHUT;
+	}
+	if (f->up == UP_SHUT && upstream_write_flushed(f->bev))
+		f->up = UP_DONE;
+	if (f->up >= UP_EOF && f->down == DOWN_DONE && f->pcb != NULL) {
+		/* both FINs passed: the rest of the close is lwIP's */
+		tcp_output(f->pcb);
+		flow_pcb_forget(f);
+	}
+	if (f->up == UP_DONE && f->down == DOWN_DONE)
 		flow_close(f, NULL, LOG_LEVEL_DEBUG, false);
 }
 
-/* The client sent FIN: pass it on once everything before it is out. */
+/* Count bytes entering (+) or leaving (-) our buffers. */
 static void
-flow_maybe_shut_upstream(struct flow *f)
+flow_held(struct flow *f, size_t added, size_t deleted)
 {
-	if (f->client_eof && !f->upstream_shut && f->bev != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(f->bev)) == 0) {
-		upstream_shutdown_write(f->bev);
-		f->upstream_shut = true;
-	}
+	f->held += added;
+	f->held -= deleted;
+	f->fl->held += added;
+	f->fl->held -= deleted;
 }
 
 /* ---- client side (lwIP callbacks) ------------------------------------- */
@@ -148,9 +195,8 @@ flow_pcb_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	struct evbuffer *out;
 	struct pbuf *q;
 
-	(void)pcb;
-	if (f == NULL || f->state != FLOW_RELAY) {
-		/* not ours any more: lwIP's default is to drop and ack */
+	if (f == NULL || f->state != FLOW_RELAY || f->up != UP_OPEN) {
+		/* not ours any more: drop and ack, as lwIP's default does */
 		if (p != NULL) {
 			tcp_recved(pcb, p->tot_len);
 			pbuf_free(p);
@@ -158,10 +204,9 @@ flow_pcb_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		return ERR_OK;
 	}
 	if (p == NULL) {
-		f->client_eof = true;
+		f->up = UP_EOF;
 		flow_touch(f);
-		flow_maybe_shut_upstream(f);
-		flow_maybe_finish(f);
+		flow_step(f);
 		return flow_lwip_ret(f);
 	}
 	if (err != ERR_OK) {
@@ -194,7 +239,6 @@ flow_pcb_sent_cb(void *arg, struct tcp_pcb *pcb, u16_t len)
 		return ERR_OK;
 	flow_touch(f);
 	flow_to_client(f);
-	flow_maybe_finish(f);
 	return flow_lwip_ret(f);
 }
 
@@ -208,11 +252,13 @@ flow_pcb_poll_cb(void *arg, struct tcp_pcb *pcb)
 	if (f == NULL || f->state != FLOW_RELAY)
 		return ERR_OK;
 	flow_to_client(f);
-	flow_maybe_finish(f);
 	return flow_lwip_ret(f);
 }
 
-/* lwIP freed the pcb (RST from the client, retransmissions ran out). */
+/*
+ * lwIP freed the pcb: a RST from the client, retransmissions that ran out,
+ * or (ERR_CLSD) the end of a close we no longer watch.
+ */
 static void
 flow_pcb_err_cb(void *arg, err_t err)
 {
@@ -221,33 +267,17 @@ flow_pcb_err_cb(void *arg, err_t err)
 	if (f == NULL)
 		return;
 	f->pcb = NULL;
-	if (err == ERR_RST)
-		flow_close(f, "reset by client", LOG_LEVEL_DEBUG, true);
-	else if (err == ERR_ABRT)
-		flow_close(f, "aborted", LOG_LEVEL_DEBUG, true);
-	else
-		flow_close(f, lwip_strerr(err), LOG_LEVEL_INFO, true);
+	if (f->state == FLOW_RELAY && err == ERR_CLSD && f->up >= UP_EOF &&
+	    f->down == DOWN_DONE) {
+		/* the client half ended normally: drain what we hold */
+		flow_step(f);
+		return;
+	}
+	flow_close(f, stack_strerr(err),
+	    err == ERR_RST ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, true);
 }
 
 /* ---- upstream side (bufferevent callbacks) ----------------------------- */
-
-/*
- * Whether to hold freshly queued bytes back for a moment.  A proxy relays
- * a bulk stream in small pieces; sending each as it comes makes many small
- * packets.  While enough data is in flight that the client's ACK is due
- * soon (more than two full segments: no delayed ACK), lwIP sends what is
- * queued when that ACK arrives, as one larger segment.  Anything else
- * (interactive traffic, the end of a burst) goes out at once.
- */
-static bool
-flow_cork(const struct tcp_pcb *pcb)
-{
-	u32_t in_flight = pcb->snd_nxt - pcb->lastack;
-	u32_t queued = pcb->snd_lbb - pcb->snd_nxt;
-
-	return pcb->unacked != NULL && in_flight >= FLOW_CORK_IN_FLIGHT &&
-	    queued < FLOW_CORK_MAX;
-}
 
 /* Move what the upstream sent into the pcb, as far as it has room. */
 static void
@@ -259,11 +289,11 @@ flow_to_client(struct flow *f)
 	bool wrote = false;
 	err_t err;
 
-	if (f->state != FLOW_RELAY || f->pcb == NULL || f->bev == NULL)
+	if (f->state != FLOW_RELAY || f->pcb == NULL || f->down == DOWN_DONE)
 		return;
 	in = bufferevent_get_input(f->bev);
 	while ((len = evbuffer_get_length(in)) > 0) {
-		n = tcp_sndbuf(f->pcb);
+		n = stack_pcb_room(f->pcb);
 		if (n == 0)
 			break;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -277,7 +307,7 @@ flow_to_client(struct flow *f)
 		if (err == ERR_MEM)
 			break;		/* the sent or poll callback retries */
 		if (err != ERR_OK) {
-			flow_close(f, lwip_strerr(err), LOG_LEVEL_INFO, true);
+			flow_close(f, stack_strerr(err), LOG_LEVEL_INFO, true);
 			return;
 		}
 		evbuffer_drain(in, n);
@@ -285,13 +315,14 @@ flow_to_client(struct flow *f)
 		f->fl->st.bytes_down += n;
 		wrote = true;
 	}
-	if (len == 0 && f->upstream_eof && !f->client_fin) {
-		if (tcp_shutdown(f->pcb, 0, 1) == ERR_OK) {
-			f->client_fin = true;
-			wrote = true;
-		}
+	if (len == 0 && f->down == DOWN_EOF &&
+	    tcp_shutdown(f->pcb, 0, 1) == ERR_OK) {
+		f->down = DOWN_DONE;
+		wrote = false;		/* flow_step sends it */
+		flow_step(f);
+		return;
 	}
-	if (wrote && !flow_cork(f->pcb))
+	if (wrote && !stack_pcb_cork(f->pcb))
 		tcp_output(f->pcb);
 }
 
@@ -305,41 +336,63 @@ flow_bev_read_cb(struct bufferevent *bev, void *arg)
 	flow_to_client(f);
 }
 
+/* The output drained below its low mark, or (TLS) the close is flushed. */
+static void
+flow_bev_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct flow *f = arg;
+
+	(void)bev;
+	flow_step(f);
+}
+
 static void
 flow_bev_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct flow *f = arg;
-	char reason[128];
+	const char *tls_why;
+	char reason[160];
 
-	(void)bev;
+	if (f->state != FLOW_RELAY)
+		return;
 	if (what & BEV_EVENT_EOF) {
-		f->upstream_eof = true;
+		if (f->down == DOWN_OPEN)
+			f->down = DOWN_EOF;
 		flow_touch(f);
 		flow_to_client(f);
-		flow_maybe_finish(f);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
 		int e = EVUTIL_SOCKET_ERROR();
 
-		snprintf(reason, sizeof(reason), "upstream: %s",
-		    e ? evutil_socket_error_to_string(e) : "error");
+		if ((tls_why = tls_bufferevent_error(bev)) != NULL)
+			snprintf(reason, sizeof(reason), "upstream: %s",
+			    tls_why);
+		else
+			snprintf(reason, sizeof(reason), "upstream: %s",
+			    e ? evutil_socket_error_to_string(e) : "error");
 		flow_close(f, reason, LOG_LEVEL_INFO, true);
 	}
 }
 
-/* The upstream's output drained into the socket: open the window. */
+/*
+ * The upstream's output changed: bytes the client sent entered it, or
+ * drained into the socket.  Re-open the client's window by what drained,
+ * and move the half-close along once it is empty.
+ */
 static void
-flow_out_drain_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+flow_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct flow *f = arg;
 	size_t n = info->n_deleted;
 
 	(void)buf;
+	flow_held(f, info->n_added, info->n_deleted);
 	if (n == 0 || f->state != FLOW_RELAY)
 		return;
-	if (f->pcb != NULL) {
+	flow_touch(f);
+	if (f->pcb != NULL && f->up == UP_OPEN) {
 		while (n > 0) {
 			u16_t chunk = n > 0xffff ? 0xffff : (u16_t)n;
 
@@ -347,9 +400,17 @@ flow_out_drain_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 			n -= chunk;
 		}
 	}
-	if (info->orig_size == info->n_deleted)
-		flow_maybe_shut_upstream(f);
-	flow_maybe_finish(f);
+	if (info->orig_size + info->n_added == info->n_deleted)
+		flow_step(f);
+}
+
+/* The upstream's input changed: only accounting. */
+static void
+flow_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	(void)buf;
+	flow_held(arg, info->n_added, info->n_deleted);
 }
 
 static void
@@ -393,13 +454,19 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 	}
 	f->bev = bev;
 	f->state = FLOW_RELAY;
-	bufferevent_setcb(bev, flow_bev_read_cb, NULL, flow_bev_event_cb, f);
+	bufferevent_setcb(bev, flow_bev_read_cb, flow_bev_write_cb,
+	    flow_bev_event_cb, f);
 	bufferevent_setwatermark(bev, EV_READ, 0, fl->lim.flow_buffer);
 	/* libevent moves 16k per syscall by default: too little at Gbps */
 	bufferevent_set_max_single_read(bev, FLOW_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(bev, FLOW_MAX_SINGLE_IO);
-	f->drain = evbuffer_add_cb(bufferevent_get_output(bev),
-	    flow_out_drain_cb, f);
+	flow_held(f, evbuffer_get_length(bufferevent_get_input(bev)), 0);
+	f->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), flow_out_cb, f);
+	f->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), flow_in_cb, f);
+	if (f->out_cb == NULL || f->in_cb == NULL) {
+		flow_close(f, "out of memory", LOG_LEVEL_WARN, true);
+		return;
+	}
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 
 	tcp_recv(pcb, flow_pcb_recv_cb);
@@ -426,23 +493,50 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 	flow_to_client(f);
 }
 
+/* Refuse a SYN before a flow exists: the client gets a RST. */
+static err_t
+flows_refuse(struct flows *fl, struct tcp_pcb *pcb, uint64_t *counter,
+    struct log_limit *lim, enum log_level level, const char *why)
+{
+	char src[64], dst[64];
+
+	fl->st.refused++;
+	if (counter != NULL)
+		(*counter)++;
+	log_at_limited(lim, level, false, "flow refused %s -> %s: %s",
+	    stack_pcb_addr(pcb, false, src, sizeof(src)),
+	    stack_pcb_addr(pcb, true, dst, sizeof(dst)), why);
+	return ERR_ABRT;
+}
+
 static err_t
 flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 {
+	static struct log_limit lim_flows, lim_mem, lim_loop;
 	struct flows *fl = arg;
 	struct sockaddr_storage dst;
 	struct flow *f;
-	char src[64], dstr[64];
-	tcpwnd_size_t wnd;
+	char src[64], dstr[64], why[128];
 
+	stack_pcb_dst(pcb, &dst);
+	if (upstream_is_proxy(fl->up, (struct sockaddr *)&dst))
+		return flows_refuse(fl, pcb, &fl->st.loops, &lim_loop,
+		    LOG_LEVEL_WARN, "destination is the upstream proxy "
+		    "itself: routing loop (route the proxy's address outside "
+		    "the tunnel, or use fwmark or interface)");
 	if (fl->st.active >= fl->lim.max_flows) {
-		fl->st.over_limit++;
-		fl->st.refused++;
-		log_info("flow refused %s -> %s: max_flows (%u) reached",
-		    stack_pcb_addr(pcb, false, src, sizeof(src)),
-		    stack_pcb_addr(pcb, true, dstr, sizeof(dstr)),
+		snprintf(why, sizeof(why), "max_flows (%u) reached",
 		    fl->lim.max_flows);
-		return ERR_ABRT;
+		return flows_refuse(fl, pcb, &fl->st.over_limit, &lim_flows,
+		    LOG_LEVEL_WARN, why);
+	}
+	if ((fl->lim.max_memory > 0 && fl->held >= fl->lim.max_memory) ||
+	    stack_mem_pressure(fl->stack)) {
+		snprintf(why, sizeof(why), "memory budget exhausted "
+		    "(%zu KiB buffered, max_memory %zu KiB)", fl->held >> 10,
+		    fl->lim.max_memory >> 10);
+		return flows_refuse(fl, pcb, &fl->st.over_memory, &lim_mem,
+		    LOG_LEVEL_WARN, why);
 	}
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		fl->st.refused++;
@@ -455,7 +549,6 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 	snprintf(f->desc, sizeof(f->desc), "%s -> %s",
 	    stack_pcb_addr(pcb, false, src, sizeof(src)),
 	    stack_pcb_addr(pcb, true, dstr, sizeof(dstr)));
-	flow_pcb_dst(pcb, &dst);
 	f->dial = upstream_dial(fl->up, (struct sockaddr *)&dst,
 	    flows_dial_cb, f);
 	if (f->dial == NULL) {
@@ -463,12 +556,7 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 		free(f);
 		return ERR_ABRT;
 	}
-	stack_pcb_init(fl->stack, pcb);
-	/* the window is the per-flow buffer: memory stays bounded */
-	wnd = (tcpwnd_size_t)fl->lim.flow_buffer;
-	if (wnd > TCP_WND_MAX(pcb))
-		wnd = TCP_WND_MAX(pcb);
-	pcb->rcv_wnd = pcb->rcv_ann_wnd = wnd;
+	stack_pcb_setup(fl->stack, pcb, fl->lim.flow_buffer);
 	tcp_arg(pcb, f);
 	tcp_err(pcb, flow_pcb_err_cb);
 	TAILQ_INSERT_TAIL(&fl->live, f, entry);
@@ -482,19 +570,24 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 /* ---- closing ------------------------------------------------------------ */
 
 /*
- * End a flow: the client gets a RST (rst) or an orderly close, the upstream
- * is closed (reset too when the client reset), and the struct is freed on
- * the next loop turn.  reason NULL means a normal end.  Safe to call from
- * any callback, more than once.
+ * End a flow: the client gets a RST (rst) or, when its pcb is still ours,
+ * an orderly close; the upstream is closed (reset too when the client
+ * reset); the struct is freed on the next loop turn.  reason NULL means a
+ * normal end.  Safe to call from any callback, more than once.
  */
 static void
 flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 {
 	struct flows *fl = f->fl;
+	struct tcp_pcb *pcb;
 
 	if (f->state == FLOW_DEAD)
 		return;
-	if (reason != NULL)
+	if (reason != NULL && level >= LOG_LEVEL_WARN)
+		log_at_limited(log_limit_key(reason), level, false,
+		    "flow %llu %s: %s%s", (unsigned long long)f->id, f->desc,
+		    f->state == FLOW_DIALING ? "refused: " : "closed: ", reason);
+	else if (reason != NULL)
 		log_at(level, false, "flow %llu %s: %s%s",
 		    (unsigned long long)f->id, f->desc,
 		    f->state == FLOW_DIALING ? "refused: " : "closed: ", reason);
@@ -513,15 +606,7 @@ flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 		event_free(f->idle_ev);
 		f->idle_ev = NULL;
 	}
-	if (f->pcb != NULL) {
-		struct tcp_pcb *pcb = f->pcb;
-
-		f->pcb = NULL;
-		tcp_arg(pcb, NULL);
-		tcp_recv(pcb, NULL);
-		tcp_sent(pcb, NULL);
-		tcp_err(pcb, NULL);
-		tcp_poll(pcb, NULL, 0);
+	if ((pcb = flow_pcb_forget(f)) != NULL) {
 		if (rst || tcp_close(pcb) != ERR_OK) {
 			tcp_abort(pcb);
 			f->pcb_aborted = true;
@@ -535,13 +620,17 @@ flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	if (f->bev != NULL) {
-		if (f->drain != NULL)
+		if (f->out_cb != NULL)
 			evbuffer_remove_cb_entry(bufferevent_get_output(f->bev),
-			    f->drain);
+			    f->out_cb);
+		if (f->in_cb != NULL)
+			evbuffer_remove_cb_entry(bufferevent_get_input(f->bev),
+			    f->in_cb);
 		bufferevent_free(f->bev);
 		f->bev = NULL;
-		f->drain = NULL;
+		f->out_cb = f->in_cb = NULL;
 	}
+	flow_held(f, 0, f->held);
 	TAILQ_REMOVE(&fl->live, f, entry);
 	TAILQ_INSERT_TAIL(&fl->dead, f, entry);
 	fl->st.active--;
@@ -611,4 +700,5 @@ void
 flows_get_stats(const struct flows *fl, struct flows_stats *st)
 {
 	*st = fl->st;
+	st->held = fl->held;
 }

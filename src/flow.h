@@ -23,16 +23,20 @@ struct flows_limits {
 	unsigned	max_flows;
 	unsigned	idle_timeout_ms;	/* 0: none */
 	size_t		flow_buffer;
+	size_t		max_memory;		/* 0: no budget */
 };
 
 struct flows_stats {
 	uint64_t	accepted;	/* SYNs taken */
 	uint64_t	refused;	/* SYNs answered with RST */
 	uint64_t	over_limit;	/* refused by max_flows */
+	uint64_t	over_memory;	/* refused by the memory budget */
+	uint64_t	loops;		/* refused: destination is the proxy */
 	uint64_t	established;	/* tunnels opened */
 	uint64_t	bytes_up;	/* client -> upstream */
 	uint64_t	bytes_down;	/* upstream -> client */
 	unsigned	active;
+	size_t		held;		/* bytes buffered by all flows */
 };
 
 /* Start taking flows from the stack's catch-all listener.  NULL on error. */

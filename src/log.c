@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,54 @@ log_emit(enum log_level level, bool with_errno, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vemit(level, with_errno, fmt, ap);
 	va_end(ap);
+}
+
+bool
+log_limit_pass(struct log_limit *l, unsigned long *suppressed)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (ts.tv_sec < l->until) {
+		l->suppressed++;
+		return false;
+	}
+	*suppressed = l->suppressed;
+	l->suppressed = 0;
+	l->until = ts.tv_sec + LOG_LIMIT_INTERVAL;
+	return true;
+}
+
+struct log_limit *
+log_limit_key(const char *s)
+{
+	static struct log_limit slots[32];
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; s != NULL && *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return &slots[h % (sizeof(slots) / sizeof(slots[0]))];
+}
+
+void
+log_emit_limited(struct log_limit *l, enum log_level level, bool with_errno,
+    const char *fmt, ...)
+{
+	unsigned long n;
+	va_list ap;
+	char msg[1024];
+	int saved = errno;
+
+	if (!log_limit_pass(l, &n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	errno = saved;
+	if (n > 0)
+		log_emit(level, with_errno, "%s (%lu similar suppressed)", msg, n);
+	else
+		log_emit(level, with_errno, "%s", msg);
 }
 
 void

@@ -37,6 +37,47 @@ void fatalx(const char *fmt, ...)
 		log_emit((lvl), (errno_), __VA_ARGS__);			\
 } while (0)
 
+/*
+ * Rate limiting for messages that can repeat per flow or per packet: at
+ * most one line per limiter per LOG_LIMIT_INTERVAL seconds; the next line
+ * after a quiet spell says how many were suppressed.  A limiter is usually
+ * a static at the call site (one per reason); log_limit_key() hands out
+ * one of a small set by reason text, for messages whose reason varies.
+ */
+#define LOG_LIMIT_INTERVAL	10
+
+struct log_limit {
+	long		until;		/* CLOCK_MONOTONIC seconds */
+	unsigned long	suppressed;
+};
+
+/* True when a line may go out now; *suppressed gets the count to report. */
+bool log_limit_pass(struct log_limit *l, unsigned long *suppressed);
+/* A shared limiter for the reason text s (hashed into a few slots). */
+struct log_limit *log_limit_key(const char *s);
+
+void log_emit_limited(struct log_limit *l, enum log_level level,
+    bool with_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define log_at_limited(lim, lvl, errno_, ...) do {			\
+	if ((lvl) >= log_level_current)					\
+		log_emit_limited((lim), (lvl), (errno_), __VA_ARGS__);	\
+} while (0)
+/* One static limiter per call site. */
+#define log_warnx_rl(...) do {						\
+	static struct log_limit log_rl_;				\
+	log_at_limited(&log_rl_, LOG_LEVEL_WARN, false, __VA_ARGS__);	\
+} while (0)
+#define log_warn_rl(...) do {						\
+	static struct log_limit log_rl_;				\
+	log_at_limited(&log_rl_, LOG_LEVEL_WARN, true, __VA_ARGS__);	\
+} while (0)
+#define log_info_rl(...) do {						\
+	static struct log_limit log_rl_;				\
+	log_at_limited(&log_rl_, LOG_LEVEL_INFO, false, __VA_ARGS__);	\
+} while (0)
+
 #define log_debug(...)	log_at(LOG_LEVEL_DEBUG, false, __VA_ARGS__)
 #define log_info(...)	log_at(LOG_LEVEL_INFO, false, __VA_ARGS__)
 #define log_warnx(...)	log_at(LOG_LEVEL_WARN, false, __VA_ARGS__)

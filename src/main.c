@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ static const struct main_key_opt {
 	{ "max-flows",		"limits",	"max_flows" },
 	{ "idle-timeout",	"limits",	"idle_timeout" },
 	{ "flow-buffer",	"limits",	"flow_buffer" },
+	{ "max-memory",		"limits",	"max_memory" },
 	{ "log-level",		"log",		"level" },
 };
 #define MAIN_NKEY_OPTS	(sizeof(main_key_opts) / sizeof(main_key_opts[0]))
@@ -94,6 +96,8 @@ main_usage(FILE *f)
 "                                                                        [limits] max_flows\n"
 "      --idle-timeout DUR    close flows idle this long, 0 = never (5m)  [limits] idle_timeout\n"
 "      --flow-buffer SIZE    buffer per flow and direction (256k)        [limits] flow_buffer\n"
+"      --max-memory SIZE     refuse new flows while the flows buffer this\n"
+"                            much, 0 = no budget (512m)                  [limits] max_memory\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
@@ -109,9 +113,63 @@ main_usage(FILE *f)
 }
 
 struct main_ctx {
+	struct event_base *base;
 	struct stack	*stack;
 	struct flows	*flows;
+	bool		 failed;	/* the TUN device died */
 };
+
+/* fds sluice needs besides one socket per flow (TUN, epoll, signals...) */
+#define MAIN_FD_SPARE	64
+
+/*
+ * Make room for max_flows upstream sockets: raise the soft fd limit (often
+ * 1024, systemd's default) as far as needed and the hard limit allows; if
+ * it does not, lower max_flows to fit and say so once.
+ */
+static void
+main_fd_limit(struct config *c)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)c->max_flows + MAIN_FD_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ?
+		    want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
+			    (unsigned long long)rl.rlim_cur);
+			if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+				return;
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		unsigned fit = rl.rlim_cur > 2 * MAIN_FD_SPARE ?
+		    (unsigned)(rl.rlim_cur - MAIN_FD_SPARE) : MAIN_FD_SPARE;
+
+		log_warnx("max_flows %u needs %llu file descriptors but the "
+		    "limit is %llu (hard %llu): max_flows lowered to %u; raise "
+		    "LimitNOFILE= or ulimit -Hn to allow more", c->max_flows,
+		    (unsigned long long)want, (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_max, fit);
+		c->max_flows = fit;
+	}
+}
+
+/* The TUN device is gone: leave the loop and exit non-zero. */
+static void
+main_stack_fatal_cb(void *arg, const char *why)
+{
+	struct main_ctx *ctx = arg;
+
+	log_errorx("%s: exiting", why);
+	ctx->failed = true;
+	event_base_loopexit(ctx->base, NULL);
+}
 
 /* One line of counters: on SIGUSR1 and at exit. */
 static void
@@ -125,16 +183,20 @@ main_log_stats(const struct main_ctx *ctx)
 	stack_get_stats(ctx->stack, &ss);
 	flows_get_stats(ctx->flows, &fs);
 	log_info("stats: flows %u active, %llu accepted, %llu refused "
-	    "(%llu over max_flows), %llu bytes up, %llu down; tun rx %llu "
-	    "packets (%llu dropped), tx %llu (%llu dropped); lwip dropped "
-	    "%llu ip, %llu tcp",
+	    "(%llu over max_flows, %llu over memory, %llu loops), %llu bytes "
+	    "up, %llu down, %zu KiB buffered; tun rx %llu packets (%llu "
+	    "dropped), tx %llu (%llu dropped); lwip dropped %llu ip, %llu "
+	    "tcp, heap %u%%, segments %u%%",
 	    fs.active, (unsigned long long)fs.accepted,
 	    (unsigned long long)fs.refused, (unsigned long long)fs.over_limit,
+	    (unsigned long long)fs.over_memory, (unsigned long long)fs.loops,
 	    (unsigned long long)fs.bytes_up, (unsigned long long)fs.bytes_down,
+	    fs.held >> 10,
 	    (unsigned long long)ss.rx_packets, (unsigned long long)ss.rx_dropped,
 	    (unsigned long long)ss.tx_packets, (unsigned long long)ss.tx_dropped,
 	    (unsigned long long)ss.ip_dropped,
-	    (unsigned long long)ss.tcp_dropped);
+	    (unsigned long long)ss.tcp_dropped, ss.heap_used_pct,
+	    ss.seg_used_pct);
 }
 
 static void
@@ -167,7 +229,7 @@ main(int argc, char *argv[])
 	int ch, idx, nov = 0, rc = 1;
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *sigusr1 = NULL;
-	struct main_ctx ctx = { NULL, NULL };
+	struct main_ctx ctx = { NULL, NULL, NULL, false };
 	struct upstream *up = NULL;
 	struct tun tun = { .fd = -1 };
 	struct stack *stack = NULL;
@@ -265,6 +327,7 @@ main(int argc, char *argv[])
 	}
 	log_init(c.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	main_fd_limit(&c);
 
 	if ((base = event_base_new()) == NULL) {
 		log_errorx("event_base_new failed");
@@ -305,6 +368,9 @@ main(int argc, char *argv[])
 	lim.max_flows = c.max_flows;
 	lim.idle_timeout_ms = c.idle_timeout_ms;
 	lim.flow_buffer = c.flow_buffer;
+	lim.max_memory = c.max_memory;
+	ctx.base = base;
+	stack_set_fatal_cb(stack, main_stack_fatal_cb, &ctx);
 	if ((flows = flows_new(base, stack, up, &lim)) == NULL)
 		goto out;
 
@@ -326,7 +392,7 @@ main(int argc, char *argv[])
 	if (event_base_dispatch(base) == -1)
 		log_errorx("event loop failed");
 	else
-		rc = 0;
+		rc = ctx.failed ? 1 : 0;
 out:
 	main_log_stats(&ctx);
 	flows_free(flows);

@@ -615,7 +615,7 @@ perf_server_fill(struct perf_run *r)
 			break;		/* the sent callback comes back */
 		if (err != ERR_OK) {
 			perf_main_fail(r, "server: tcp_write: %s",
-			    lwip_strerr(err));
+			    stack_strerr(err));
 			return;
 		}
 		r->queued += n;
@@ -708,7 +708,7 @@ perf_pcb_err_cb(void *arg, err_t err)
 		return;
 	r->pcb = NULL;
 	perf_main_fail(r, "server: connection %s after %llu bytes",
-	    err == ERR_RST ? "reset" : lwip_strerr(err),
+	    err == ERR_RST ? "reset" : stack_strerr(err),
 	    (unsigned long long)r->server_moved);
 }
 

@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "lwip/inet_chksum.h"
+#include "lwip/memp.h"
 #include "lwip/init.h"
 #include "lwip/ip.h"
 #include "lwip/netif.h"
@@ -34,6 +37,8 @@
 #define STACK_IOV_MAX	32
 #define STACK_VNET_LEN	sizeof(struct virtio_net_hdr)
 #define STACK_RXBUF_LEN	65536
+#define STACK_CORK_IN_FLIGHT	(8 * 1024)	/* > 2 segments of MTU 1500 */
+#define STACK_CORK_MAX		(64 * 1024)
 
 struct stack {
 	struct event_base	*base;
@@ -46,9 +51,21 @@ struct stack {
 	struct stack_stats	 st;
 	bool			 vnet;		/* virtio_net_hdr + offloads */
 	unsigned char		*rxbuf;		/* vnet: one 64 KiB packet */
-	bool			 rx_error_logged;
 	bool			 tx_error_logged;
+	bool			 dead;		/* the TUN device failed for good */
+	stack_fatal_cb		 fatal_cb;
+	void			 *fatal_arg;
 };
+
+/*
+ * Per-pcb state we keep in lwIP's extension slot: the segment size the
+ * kernel cuts TSO super-packets at, which is the client's own MSS (from
+ * its SYN) when that is below the TUN's.
+ */
+static u8_t stack_ext_id = 0xff;
+
+static void	stack_die(struct stack *, const char *, int);
+static bool	stack_errno_fatal(int);
 
 /* lwIP is a single global instance: one stack per process */
 static struct stack *stack_current;
@@ -148,6 +165,19 @@ stack_vnet_hdr_out(struct stack *s, struct pbuf *p, struct virtio_net_hdr *h)
 
 	paylen = tcplen - thl;
 	mss = (unsigned)s->mtu - ihl - thl;
+	if (paylen > mss || (paylen > 0 && s->netif.hints != NULL)) {
+		/* a data segment of a pcb (tcp_output_segment set the hint):
+		 * cut at the client's MSS when it asked for less */
+		const struct tcp_pcb *pcb = (const struct tcp_pcb *)(const void *)
+		    ((const char *)s->netif.hints -
+		    offsetof(struct tcp_pcb, netif_hints));
+		uintptr_t peer = stack_ext_id == 0xff ? 0 :
+		    (uintptr_t)tcp_ext_arg_get(pcb, stack_ext_id);
+
+		/* the client's MSS counts options as payload */
+		if (peer != 0 && peer - (thl - 20) < mss)
+			mss = (unsigned)peer - (thl - 20);
+	}
 	if (paylen > mss) {
 		h->gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
 		    VIRTIO_NET_HDR_GSO_TCPV4;
@@ -224,7 +254,10 @@ stack_write(struct stack *s, struct pbuf *p)
 		w = writev(s->fd, first, n);
 	if (w < 0) {
 		s->st.tx_dropped++;
-		if (!s->tx_error_logged && errno != EAGAIN && errno != ENOBUFS) {
+		if (errno == EBADFD || errno == EBADF || errno == ENXIO ||
+		    errno == ENODEV)
+			stack_die(s, "write", errno);
+		else if (!s->tx_error_logged && stack_errno_fatal(errno)) {
 			log_warn("tun: write");
 			s->tx_error_logged = true;
 		}
@@ -275,10 +308,42 @@ stack_rx_discard(struct stack *s)
 	unsigned char scratch[2048];
 	ssize_t n = read(s->fd, scratch, sizeof(scratch));
 
-	if (n <= 0)
+	if (n <= 0) {
+		if (n < 0 && stack_errno_fatal(errno))
+			stack_die(s, "read", errno);
 		return false;
+	}
 	s->st.rx_dropped++;
 	return true;
+}
+
+/*
+ * The TUN device failed for good (it was deleted: EBADFD, or I/O errors):
+ * stop reading, so the loop does not spin, and tell the owner once.
+ */
+static void
+stack_die(struct stack *s, const char *what, int err)
+{
+	char why[128];
+
+	if (s->dead)
+		return;
+	s->dead = true;
+	if (s->rx_ev != NULL)
+		event_del(s->rx_ev);
+	snprintf(why, sizeof(why), "tun: %s: %s", what, strerror(err));
+	if (s->fatal_cb != NULL)
+		s->fatal_cb(s->fatal_arg, why);
+	else
+		log_errorx("%s", why);
+}
+
+/* Whether errno after a TUN read or write means the device is gone. */
+static bool
+stack_errno_fatal(int err)
+{
+	return err != EAGAIN && err != EWOULDBLOCK && err != EINTR &&
+	    err != ENOMEM && err != ENOBUFS;
 }
 
 /* Account for one read(); false when it brought no packet (EAGAIN, error). */
@@ -286,11 +351,8 @@ static bool
 stack_rx_got(struct stack *s, ssize_t n)
 {
 	if (n <= 0) {
-		if (n < 0 && errno != EAGAIN && errno != EINTR &&
-		    !s->rx_error_logged) {
-			log_warn("tun: read");
-			s->rx_error_logged = true;
-		}
+		if (n < 0 && stack_errno_fatal(errno))
+			stack_die(s, "read", errno);
 		return false;
 	}
 	s->st.rx_packets++;
@@ -319,7 +381,7 @@ stack_tun_read_vnet(struct stack *s, evutil_socket_t fd)
 	iov[0].iov_len = STACK_VNET_LEN;
 	iov[1].iov_base = s->rxbuf;
 	iov[1].iov_len = STACK_RXBUF_LEN;
-	for (i = 0; i < STACK_RX_BATCH; i++) {
+	for (i = 0; i < STACK_RX_BATCH && !s->dead; i++) {
 		n = readv(fd, iov, 2);
 		if (!stack_rx_got(s, n))
 			break;
@@ -366,7 +428,7 @@ stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
 		stack_tun_read_vnet(s, fd);
 		return;
 	}
-	for (i = 0; i < STACK_RX_BATCH; i++) {
+	for (i = 0; i < STACK_RX_BATCH && !s->dead; i++) {
 		p = pbuf_alloc(PBUF_RAW, (u16_t)s->mtu, PBUF_POOL);
 		if (p == NULL) {
 			if (!stack_rx_discard(s))
@@ -467,6 +529,7 @@ stack_new(struct event_base *base, int tun_fd, int mtu)
 	s->mtu = mtu;
 	if (!stack_lwip_ready) {
 		lwip_init();
+		stack_ext_id = tcp_ext_arg_alloc_id();
 		stack_lwip_ready = true;
 	}
 	/* lwIP routes IPv4 only through a netif with an address; ours takes
@@ -546,6 +609,194 @@ stack_pcb_init(struct stack *s, struct tcp_pcb *pcb)
 		pcb->mss = STACK_GSO_MSS;
 }
 
+/*
+ * The MSS option of the SYN lwIP is processing now (0: none or unreadable).
+ * Only from the SYN hook, inside tcp_input: the IP header is still current
+ * and the TCP header follows it in the same pool buffer (lwIP's own parse
+ * caps the value at TCP_MSS, too low for large MTUs).
+ */
+static unsigned
+stack_syn_mss(void)
+{
+	const unsigned char *ip, *t, *o;
+	unsigned hl = ip_current_header_tot_len(), thl, i, len;
+
+#if LWIP_IPV6
+	if (ip_current_is_v6())
+		ip = (const unsigned char *)ip6_current_header();
+	else
+#endif
+		ip = (const unsigned char *)ip4_current_header();
+	if (ip == NULL || hl + 60 > PBUF_POOL_BUFSIZE)
+		return 0;
+	t = ip + hl;
+	thl = (unsigned)(t[12] >> 4) * 4;
+	if (thl < 20 || (t[13] & 0x02) == 0)
+		return 0;
+	o = t + 20;
+	for (i = 0; i < thl - 20; i += len) {
+		if (o[i] == 0)
+			break;
+		if (o[i] == 1) {
+			len = 1;
+			continue;
+		}
+		if (i + 1 >= thl - 20 || (len = o[i + 1]) < 2 ||
+		    i + len > thl - 20)
+			break;
+		if (o[i] == 2 && len == 4)
+			return (unsigned)(o[i + 2] << 8 | o[i + 3]);
+	}
+	return 0;
+}
+
+void
+stack_pcb_setup(struct stack *s, struct tcp_pcb *pcb, size_t buffer)
+{
+	tcpwnd_size_t wnd = (tcpwnd_size_t)buffer;
+	unsigned peer;
+
+	if (s->vnet) {
+		pcb->mss = STACK_GSO_MSS;
+		peer = stack_syn_mss();
+		if (peer != 0 && stack_ext_id != 0xff) {
+			if (peer < 88)
+				peer = 88;	/* Linux's floor */
+			tcp_ext_arg_set(pcb, stack_ext_id,
+			    (void *)(uintptr_t)peer);
+		}
+	}
+	/* the window is the per-flow buffer: memory stays bounded */
+	if (wnd > TCP_WND_MAX(pcb))
+		wnd = TCP_WND_MAX(pcb);
+	pcb->rcv_wnd = pcb->rcv_ann_wnd = wnd;
+	/* and so is what lwIP holds for the client */
+	if (buffer < TCP_SND_BUF)
+		pcb->snd_buf = (tcpwnd_size_t)buffer;
+}
+
+/* Segments one pcb may queue: its buffer in full-size segments, and some
+ * slack for the small writes of interactive traffic. */
+static unsigned
+stack_pcb_queue_max(const struct tcp_pcb *pcb)
+{
+	unsigned mss = pcb->mss > 536 ? pcb->mss : 536;
+	unsigned n = (unsigned)(pcb->snd_buf + pcb->snd_lbb - pcb->lastack) /
+	    mss + 16;
+
+	return n < TCP_SND_QUEUELEN ? n : TCP_SND_QUEUELEN;
+}
+
+/* Whether a memp pool is past num/den of its size. */
+static bool
+stack_pool_over(memp_t t, unsigned num, unsigned den)
+{
+#if MEMP_STATS
+	const struct stats_mem *m = lwip_stats.memp[t];
+
+	return m != NULL && m->avail > 0 &&
+	    (uint64_t)m->used * den > (uint64_t)m->avail * num;
+#else
+	(void)t;
+	(void)num;
+	(void)den;
+	return false;
+#endif
+}
+
+size_t
+stack_pcb_room(const struct tcp_pcb *pcb)
+{
+	if (tcp_sndqueuelen(pcb) >= stack_pcb_queue_max(pcb))
+		return 0;
+	/* the last 1/16 of the shared segment pool is for flows that are
+	 * moving; the sent callback retries when ACKs free some */
+	if (stack_pool_over(MEMP_TCP_SEG, 15, 16) && tcp_sndqueuelen(pcb) > 4)
+		return 0;
+	return tcp_sndbuf(pcb);
+}
+
+bool
+stack_pcb_cork(const struct tcp_pcb *pcb)
+{
+	u32_t in_flight = pcb->snd_nxt - pcb->lastack;
+	u32_t queued = pcb->snd_lbb - pcb->snd_nxt;
+
+	return pcb->unacked != NULL && in_flight >= STACK_CORK_IN_FLIGHT &&
+	    queued < STACK_CORK_MAX;
+}
+
+void
+stack_pcb_dst(const struct tcp_pcb *pcb, struct sockaddr_storage *ss)
+{
+	ip_addr_t *ip;
+	u16_t port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (tcp_tcp_get_tcp_addrinfo((struct tcp_pcb *)(uintptr_t)pcb, 1,
+	    NULL, &port) != ERR_OK)
+		return;
+	ip = (ip_addr_t *)(uintptr_t)&pcb->local_ip;
+	if (IP_IS_V6(ip)) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, ip_2_ip6(ip)->addr, 16);
+		sin6->sin6_port = htons(port);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = ip_2_ip4(ip)->addr;
+		sin->sin_port = htons(port);
+	}
+}
+
+bool
+stack_mem_pressure(const struct stack *s)
+{
+	(void)s;
+#if MEM_STATS && !MEM_LIBC_MALLOC
+	if ((uint64_t)lwip_stats.mem.used * 8 > (uint64_t)MEM_SIZE * 7)
+		return true;
+#endif
+	return stack_pool_over(MEMP_TCP_SEG, 7, 8) ||
+	    stack_pool_over(MEMP_TCP_PCB, 31, 32);
+}
+
+const char *
+stack_strerr(signed char err)
+{
+	switch (err) {
+	case ERR_OK:		return "ok";
+	case ERR_MEM:		return "out of lwIP memory";
+	case ERR_BUF:		return "buffer error";
+	case ERR_TIMEOUT:	return "timeout";
+	case ERR_RTE:		return "no route";
+	case ERR_INPROGRESS:	return "in progress";
+	case ERR_VAL:		return "illegal value";
+	case ERR_WOULDBLOCK:	return "would block";
+	case ERR_USE:		return "address in use";
+	case ERR_ALREADY:	return "already connecting";
+	case ERR_ISCONN:	return "already connected";
+	case ERR_CONN:		return "not connected";
+	case ERR_IF:		return "netif error";
+	case ERR_ABRT:		return "connection aborted (retransmissions "
+				    "or memory ran out)";
+	case ERR_RST:		return "connection reset by client";
+	case ERR_CLSD:		return "connection closed";
+	case ERR_ARG:		return "illegal argument";
+	default:		return "unknown lwIP error";
+	}
+}
+
+void
+stack_set_fatal_cb(struct stack *s, stack_fatal_cb cb, void *arg)
+{
+	s->fatal_cb = cb;
+	s->fatal_arg = arg;
+}
+
 int
 stack_listen_any(struct stack *s, stack_syn_cb cb, void *arg)
 {
@@ -608,6 +859,17 @@ stack_get_stats(const struct stack *s, struct stack_stats *st)
 	*st = s->st;
 	st->ip_dropped = (uint64_t)lwip_stats.ip.drop + lwip_stats.ip6.drop;
 	st->tcp_dropped = lwip_stats.tcp.drop;
+#if MEM_STATS
+	st->heap_used_pct = lwip_stats.mem.avail == 0 ? 0 :
+	    (unsigned)((uint64_t)lwip_stats.mem.used * 100 / lwip_stats.mem.avail);
+#endif
+#if MEMP_STATS
+	if (lwip_stats.memp[MEMP_TCP_SEG] != NULL &&
+	    lwip_stats.memp[MEMP_TCP_SEG]->avail > 0)
+		st->seg_used_pct = (unsigned)((uint64_t)
+		    lwip_stats.memp[MEMP_TCP_SEG]->used * 100 /
+		    lwip_stats.memp[MEMP_TCP_SEG]->avail);
+#endif
 }
 
 const char *

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <event2/event.h>
 
 struct tcp_pcb;
@@ -29,7 +31,16 @@ struct stack_stats {
 	uint64_t	tx_dropped;	/* write failed */
 	uint64_t	ip_dropped;	/* dropped by lwIP's IP layer (bad header, ...) */
 	uint64_t	tcp_dropped;	/* dropped by lwIP's TCP (bad checksum, ...) */
+	uint64_t	lwip_asserts;	/* lwIP assertions that fired (not fatal) */
+	unsigned	heap_used_pct;	/* lwIP heap in use, percent */
+	unsigned	seg_used_pct;	/* lwIP TCP segment pool in use, percent */
 };
+
+/*
+ * Called once when the TUN device fails for good (deleted, EBADFD, EIO):
+ * the stack stops reading and the daemon should exit non-zero.
+ */
+typedef void (*stack_fatal_cb)(void *arg, const char *why);
 
 /*
  * Called for every SYN no other listener takes; the pcb's local address and
@@ -55,11 +66,48 @@ struct stack	*stack_new(struct event_base *base, int tun_fd, int mtu);
  */
 int		 stack_set_vnet_hdr(struct stack *s);
 /*
- * Fit a new pcb to the link: with offloads its MSS grows to 64 KiB (the
- * MSS announced to the peer stays that of the TUN MTU).  Call from a SYN
- * or accept callback.
+ * Fit a pcb to the link only: with offloads its MSS grows to 64 KiB (the
+ * MSS announced to the peer stays that of the TUN MTU).  For benchmarks;
+ * the relay uses stack_pcb_setup().
  */
 void		 stack_pcb_init(struct stack *s, struct tcp_pcb *pcb);
+/* Tell cb when the TUN device is gone (see stack_fatal_cb). */
+void		 stack_set_fatal_cb(struct stack *s, stack_fatal_cb cb, void *arg);
+
+/*
+ * All of sluice's lwIP policy for a pcb lives here, so the relay uses only
+ * lwIP's public tcp_* API.
+ *
+ * Fit a new pcb (from the SYN hook) to the link and to the flow's budget:
+ * the receive window is `buffer' (capped at what the pcb can announce),
+ * the send buffer is `buffer' and its segment queue is bounded to match;
+ * with offloads lwIP builds segments of up to 64 KiB that the kernel cuts
+ * at the client's own MSS (the one in its SYN) or the TUN's, the smaller.
+ */
+void		 stack_pcb_setup(struct stack *s, struct tcp_pcb *pcb,
+		    size_t buffer);
+/*
+ * How many bytes tcp_write() may take now: the send buffer's room, 0 when
+ * the pcb's segment queue is at its bound or the shared segment pool is
+ * nearly exhausted (so stalled clients cannot starve the others).
+ */
+size_t		 stack_pcb_room(const struct tcp_pcb *pcb);
+/*
+ * Whether to hold freshly queued bytes for a moment: enough is in flight
+ * that the client's ACK is due soon, and it will carry what is queued out
+ * as one larger segment.
+ */
+bool		 stack_pcb_cork(const struct tcp_pcb *pcb);
+/* The pcb's local side (the flow's original destination) as a sockaddr. */
+void		 stack_pcb_dst(const struct tcp_pcb *pcb,
+		    struct sockaddr_storage *ss);
+/*
+ * Whether lwIP's shared memory (heap, segment pool) is so full that a new
+ * flow should be refused.
+ */
+bool		 stack_mem_pressure(const struct stack *s);
+/* Text for an lwIP err_t ("connection reset", ...); never empty. */
+const char	*stack_strerr(signed char err);
 /* Stop reading, close the listener, shut lwIP's netif down.  NULL is ok. */
 void		 stack_free(struct stack *s);
 /* Accept TCP for any address and port, IPv4 and IPv6.  0 or -1. */

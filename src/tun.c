@@ -67,6 +67,11 @@ tun_open_flags(struct tun *t, const char *name, bool vnet)
 		close(t->fd);
 		return tun_open_flags(t, name, false);
 	}
+	/* a persistent device keeps the offloads of an earlier run with
+	 * them; without a virtio_net_hdr they would hand us super-packets
+	 * and unfinished checksums that we must drop */
+	if (!vnet && ioctl(t->fd, TUNSETOFFLOAD, 0) == -1)
+		log_debug("tun: %s: clear offloads: %s", name, strerror(errno));
 	t->vnet_hdr = vnet;
 	if (tun_set_nonblock(t->fd) == -1) {
 		log_error("tun: %s: O_NONBLOCK", name);
@@ -119,6 +124,8 @@ tun_adopt(struct tun *t, int fd)
 		log_error("tun: fd %d: IFF_VNET_HDR without offloads", fd);
 		return -1;
 	}
+	if (!(ifr.ifr_flags & IFF_VNET_HDR))
+		(void)ioctl(fd, TUNSETOFFLOAD, 0);	/* as in tun_open_flags */
 	t->vnet_hdr = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
 	t->fd = fd;
 	t->adopted = true;

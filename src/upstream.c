@@ -3,6 +3,12 @@
  * TLS for socks5+tls:// and https://, run the SOCKS5 or HTTP CONNECT
  * exchange with the pure codecs in socks5.c and http.c, enforce the
  * connect timeout over the whole exchange, and hand over the bufferevent.
+ *
+ * Every socket to the proxy is made here, with the firewall mark and the
+ * interface binding applied before connect(2), so that routing can keep
+ * it out of the tunnel.  Credentials go out through upstream_write_secret:
+ * the bytes are referenced (not copied) by the output buffer and wiped when
+ * it lets go of them.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -15,6 +21,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <mbedtls/platform_util.h>
 
 #include "http.h"
 #include "log.h"
@@ -29,6 +36,8 @@ struct upstream {
 	socklen_t		 addrlen;
 	struct timeval		 connect_timeout;
 	struct tls_client	*tls;		/* NULL: plain TCP */
+	uint32_t		 fwmark;	/* SO_MARK, 0: none */
+	char			 interface[IFNAMSIZ];	/* "": none */
 	char			 name[URL_HOST_MAX + 32];
 };
 
@@ -53,6 +62,82 @@ struct upstream_dial {
 static void	upstream_dial_read_cb(struct bufferevent *, void *);
 static void	upstream_dial_event_cb(struct bufferevent *, short, void *);
 
+/*
+ * A non-blocking TCP socket for the proxy's family with the mark and the
+ * interface set.  -1 with err (errno kept) when it cannot be had.
+ */
+static int
+upstream_socket(const struct upstream *up, char *err, size_t errlen)
+{
+	int	fd, e;
+
+	fd = socket(up->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (up->fwmark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK,
+	    &up->fwmark, sizeof(up->fwmark)) == -1) {
+		e = errno;
+		snprintf(err, errlen, "fwmark %u (SO_MARK): %s%s",
+		    (unsigned)up->fwmark, strerror(e), e == EPERM ?
+		    " (setting a mark needs CAP_NET_ADMIN)" : "");
+		goto bad;
+	}
+	if (up->interface[0] != '\0' && setsockopt(fd, SOL_SOCKET,
+	    SO_BINDTODEVICE, up->interface, (socklen_t)strlen(up->interface))
+	    == -1) {
+		e = errno;
+		snprintf(err, errlen, "interface %s (SO_BINDTODEVICE): %s%s",
+		    up->interface, strerror(e), e == ENODEV ?
+		    " (no such interface)" : e == EPERM ?
+		    " (binding needs CAP_NET_RAW)" : "");
+		goto bad;
+	}
+	return fd;
+bad:
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* Free hook for upstream_write_secret's bytes: wipe, then free. */
+static void
+upstream_secret_cleanup_cb(const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	mbedtls_platform_zeroize((void *)(uintptr_t)data, len);
+	free((void *)(uintptr_t)data);
+}
+
+/*
+ * Queue n secret bytes (credentials) on bev without leaving a copy behind:
+ * the output buffer references a heap copy, wiped and freed once sent (or
+ * when bev is freed first), and msg is wiped here.  libevent writes a
+ * referenced chain to the socket as it is; the TLS layer encrypts it in
+ * place from there.  What no one here can wipe: the kernel's socket
+ * buffer until the proxy acknowledges, and mbedTLS's record buffer until
+ * the next record overwrites it.  -1 if out of memory.
+ */
+static int
+upstream_write_secret(struct bufferevent *bev, void *msg, size_t n)
+{
+	void	*copy;
+	int	 rc = -1;
+
+	if ((copy = malloc(n)) != NULL) {
+		memcpy(copy, msg, n);
+		if (evbuffer_add_reference(bufferevent_get_output(bev), copy,
+		    n, upstream_secret_cleanup_cb, NULL) == 0)
+			rc = 0;
+		else
+			upstream_secret_cleanup_cb(copy, n, NULL);
+	}
+	mbedtls_platform_zeroize(msg, n);
+	return rc;
+}
+
 struct upstream *
 upstream_new(struct event_base *base, const struct config *c, char *err,
     size_t errlen)
@@ -68,6 +153,8 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 	}
 	up->base = base;
 	up->url = c->upstream;
+	up->fwmark = c->fwmark;
+	snprintf(up->interface, sizeof(up->interface), "%s", c->interface);
 	up->connect_timeout.tv_sec = c->connect_timeout_ms / 1000;
 	up->connect_timeout.tv_usec = (c->connect_timeout_ms % 1000) * 1000;
 	url_redacted(&up->url, up->name, sizeof(up->name));
@@ -85,6 +172,27 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 	memcpy(&up->addr, res->ai_addr, res->ai_addrlen);
 	up->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
+
+	/* The password from password_file or SLUICE_PASSWORD, if any. */
+	if (config_password(c, up->url.pass, sizeof(up->url.pass), err,
+	    errlen) == -1) {
+		upstream_free(up);
+		return NULL;
+	}
+
+	/* Fail now, not on every flow, if the socket options are refused. */
+	if (up->fwmark != 0 || up->interface[0] != '\0') {
+		char	serr[160];
+		int	fd;
+
+		if ((fd = upstream_socket(up, serr, sizeof(serr))) == -1) {
+			snprintf(err, errlen, "upstream %s: %s", up->name,
+			    serr);
+			upstream_free(up);
+			return NULL;
+		}
+		close(fd);
+	}
 
 	if (url_is_tls(&up->url)) {
 		struct tls_options o = {
@@ -121,7 +229,7 @@ upstream_free(struct upstream *up)
 		    up->name, full, resumed);
 		tls_client_free(up->tls);
 	}
-	explicit_bzero(up->url.pass, sizeof(up->url.pass));
+	mbedtls_platform_zeroize(&up->url, sizeof(up->url));
 	free(up);
 }
 
@@ -207,9 +315,10 @@ upstream_send_http(struct upstream_dial *d)
 	n = http_build_connect(msg, sizeof(msg), (struct sockaddr *)&d->dst,
 	    d->up->url.has_auth ? d->up->url.user : NULL,
 	    d->up->url.has_auth ? d->up->url.pass : NULL);
-	if (n == 0 || bufferevent_write(d->bev, msg, n) == -1)
+	if (n == 0 || (d->up->url.has_auth ? upstream_write_secret(d->bev,
+	    msg, n) : bufferevent_write(d->bev, msg, n)) == -1)
 		rc = -1;
-	explicit_bzero(msg, sizeof(msg));
+	mbedtls_platform_zeroize(msg, sizeof(msg));
 	d->state = DIAL_HTTP;
 	return rc;
 }
@@ -280,11 +389,12 @@ upstream_dial_read_cb(struct bufferevent *bev, void *arg)
 			if (method == SOCKS5_METHOD_USERPASS) {
 				n = socks5_build_auth(msg, sizeof(msg),
 				    d->up->url.user, d->up->url.pass);
-				if (n == 0 || bufferevent_write(bev, msg, n) == -1) {
+				if (n == 0 ||
+				    upstream_write_secret(bev, msg, n) == -1) {
 					st = SOCKS5_FAIL;
 					why = "cannot send credentials";
 				}
-				memset(msg, 0, sizeof(msg));
+				mbedtls_platform_zeroize(msg, sizeof(msg));
 				d->state = DIAL_AUTH;
 			} else if (upstream_send_connect(d) == -1) {
 				st = SOCKS5_FAIL;
@@ -395,6 +505,8 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
     upstream_dial_cb cb, void *arg)
 {
 	struct upstream_dial *d;
+	char serr[160];
+	int fd;
 
 	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
 		return NULL;
@@ -408,11 +520,18 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 	d->state = DIAL_CONNECTING;
 	memcpy(&d->dst, dst, dst->sa_family == AF_INET ?
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-	d->bev = bufferevent_socket_new(up->base, -1,
+	if ((fd = upstream_socket(up, serr, sizeof(serr))) == -1) {
+		log_warnx("upstream %s: %s", up->name, serr);
+		free(d);
+		return NULL;
+	}
+	d->bev = bufferevent_socket_new(up->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	d->timer = evtimer_new(up->base, upstream_dial_timer_cb, d);
 	if (d->bev == NULL || d->timer == NULL) {
 		log_warnx("upstream: out of memory");
+		if (d->bev == NULL)
+			close(fd);
 		goto bad;
 	}
 	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&up->addr,
@@ -450,4 +569,50 @@ upstream_shutdown_write(struct bufferevent *bev)
 	}
 	if ((fd = bufferevent_getfd(bev)) >= 0)
 		shutdown(fd, SHUT_WR);
+}
+
+bool
+upstream_write_flushed(struct bufferevent *bev)
+{
+	if (tls_bufferevent_is_tls(bev))
+		return tls_bufferevent_write_flushed(bev);
+	/*
+	 * A socket: the flow calls upstream_shutdown_write() only with the
+	 * output empty, and shutdown(2) hands the FIN to the kernel at once;
+	 * so this does not look and says true.
+	 */
+	return true;
+}
+
+/* The IPv4 address of sa: AF_INET, or an IPv4-mapped AF_INET6. */
+static bool
+upstream_ipv4_of(const struct sockaddr *sa, struct in_addr *out)
+{
+	const struct sockaddr_in6	*sin6;
+
+	if (sa->sa_family == AF_INET) {
+		*out = ((const struct sockaddr_in *)sa)->sin_addr;
+		return true;
+	}
+	sin6 = (const struct sockaddr_in6 *)sa;
+	if (sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		memcpy(out, &sin6->sin6_addr.s6_addr[12], 4);
+		return true;
+	}
+	return false;
+}
+
+bool
+upstream_is_proxy(const struct upstream *up, const struct sockaddr *dst)
+{
+	const struct sockaddr *p = (const struct sockaddr *)&up->addr;
+	struct in_addr a, b;
+
+	if (upstream_ipv4_of(p, &a) && upstream_ipv4_of(dst, &b))
+		return a.s_addr == b.s_addr;
+	if (p->sa_family == AF_INET6 && dst->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)dst)->sin6_addr,
+		    &((const struct sockaddr_in6 *)p)->sin6_addr, 16) == 0;
+	return false;
 }

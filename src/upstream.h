@@ -30,7 +30,13 @@ struct upstream_dial;
 typedef void (*upstream_dial_cb)(void *arg, struct bufferevent *bev,
     const char *why, bool proxy_fault);
 
-/* Resolve the proxy and prepare TLS from c.  NULL and err on failure. */
+/*
+ * Resolve the proxy, take the password from config_password() over the
+ * URL's, check that a socket with fwmark and interface can be made (EPERM
+ * and ENODEV are explained), and prepare TLS from c.  NULL and err on
+ * failure.  Every socket to the proxy gets SO_MARK (c->fwmark, unless 0)
+ * and SO_BINDTODEVICE (c->interface, unless empty) before connect(2).
+ */
 struct upstream	*upstream_new(struct event_base *base, const struct config *c,
 		    char *err, size_t errlen);
 void		 upstream_free(struct upstream *up);
@@ -49,6 +55,26 @@ void		 upstream_dial_cancel(struct upstream_dial *d);
  * output is empty; reading goes on.
  */
 void		 upstream_shutdown_write(struct bufferevent *bev);
+
+/*
+ * Whether the half-close asked for with upstream_shutdown_write() is done:
+ * every byte and the close (for TLS: close_notify, then a FIN) are in the
+ * kernel.  The write callback runs when the write side is flushed (TLS:
+ * up to TLS_OUT_HIGH of ciphertext and close_notify may wait in the
+ * socket bufferevent until then).  Until then, freeing bev would lose the
+ * tail of the data.  A plain socket is flushed as soon as
+ * upstream_shutdown_write() ran, since it is called with the output
+ * empty; for one this does not look and returns true, so call it only
+ * after upstream_shutdown_write().
+ */
+bool		 upstream_write_flushed(struct bufferevent *bev);
+/*
+ * Whether dst (any port) is the proxy's own address (an IPv4-mapped IPv6
+ * address counts as the IPv4 one): a flow to it means the route to the
+ * proxy leads into the tunnel, a loop.
+ */
+bool		 upstream_is_proxy(const struct upstream *up,
+		    const struct sockaddr *dst);
 
 /* "socks5://host:port", no credentials, for logs. */
 const char	*upstream_name(const struct upstream *up);

@@ -367,7 +367,7 @@ wp_run(uint64_t n, u16_t len)
 		}
 		if (err != ERR_OK) {
 			fprintf(stderr, "writepacket: tcp_write: %s\n",
-			    lwip_strerr(err));
+			    stack_strerr(err));
 			return -1;
 		}
 		tcp_output(pcb);
