@@ -4,13 +4,18 @@
  * validation, and the value parsers (durations, sizes, prefixes, pins).
  *
  * inih reads the file through our own line reader.  The reader counts
- * lines (so every error carries FILE:LINE), refuses lines longer than
- * inih's buffer instead of letting it split them, strips leading blanks
- * (so indented keys are keys, never inih's multi-line continuations),
- * rejects unknown [sections] even when empty, and stops at the first
- * error our handler reports.
+ * lines (so every error carries FILE:LINE), strips leading blanks (so
+ * indented keys are keys, never inih's multi-line continuations), rejects
+ * unknown [sections] even when empty, and stops at the first error our
+ * handler reports.  It also takes every value out of its line, the way
+ * inih would cut it (blanks around it and an inline "; comment" go), and
+ * hands inih only "name=": inih's line buffer (199 bytes in Debian's
+ * libinih) then limits nothing but section headers, and a long URL is
+ * never split or refused.  inih calls the handler for a line before it
+ * reads the next, so the handler takes the value of the line just read.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -28,7 +33,8 @@
 #include "config.h"
 
 enum config_type {
-	CONFIG_IFNAME,		/* interface name */
+	CONFIG_IFNAME,		/* char[IFNAMSIZ]; min 1: empty = unset */
+	CONFIG_MARK,		/* uint32_t, decimal or 0x hex */
 	CONFIG_INT,		/* int, min..max */
 	CONFIG_UINT,		/* unsigned, min..max */
 	CONFIG_PREFIX4,		/* ipv4 address/prefix */
@@ -74,6 +80,13 @@ static const struct config_key config_keys[] = {
 	{ "upstream", "connect_timeout", CONFIG_DURATION,
 	    OFF(connect_timeout_ms), 1, 20000,
 	    "a duration like 250ms or 10s, at most 20s" },
+	{ "upstream", "fwmark", CONFIG_MARK, OFF(fwmark), 0, UINT32_MAX,
+	    "an integer 0..4294967295 or 0x and up to 8 hex digits" },
+	{ "upstream", "interface", CONFIG_IFNAME, OFF(interface), 1, 0,
+	    "an interface name of 1..15 characters without `/', `:' or "
+	    "blanks, or nothing" },
+	{ "upstream", "password_file", CONFIG_PATH, OFF(password_file), 0,
+	    SIZE(password_file), NULL },
 	{ "upstream", "ca_file", CONFIG_PATH, OFF(ca_file), 0,
 	    SIZE(ca_file), NULL },
 	{ "upstream", "server_name", CONFIG_PATH, OFF(server_name), 0,
@@ -107,6 +120,10 @@ struct config_load {
 	FILE		*f;
 	char		*line;		/* getline() buffer */
 	size_t		 linecap;
+	char		*value;		/* the value of the line just read */
+	size_t		 valuecap;
+	bool		 has_value;	/* ... when it was a key line */
+	bool		 comment_cut;	/* ... and lost an inline comment */
 	int		 lineno;	/* lines handed to inih so far */
 	int		 err_line;	/* line of our first error, 0: none */
 	char		 msg[CONFIG_ERR_MAX];	/* and its message */
@@ -294,6 +311,26 @@ config_hex_value(char c)
 	return -1;
 }
 
+/* A 32-bit mark: decimal, or 0x and 1..8 hex digits. */
+static bool
+config_parse_mark(const char *s, long long *out)
+{
+	unsigned long long	v = 0;
+	int			d, n = 0;
+
+	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+		return config_parse_int(s, 0, UINT32_MAX, out);
+	for (s += 2; *s != '\0'; s++, n++) {
+		if ((d = config_hex_value(*s)) < 0 || n == 8)
+			return false;
+		v = v << 4 | (unsigned long long)d;
+	}
+	if (n == 0)
+		return false;
+	*out = (long long)v;
+	return true;
+}
+
 /* 64 hex digits, optionally with a ':' between byte pairs. */
 static bool
 config_parse_pin_hex(const char *s, unsigned char out[32])
@@ -467,9 +504,15 @@ config_set(struct config *c, const char *section, const char *key,
 
 	switch (k->type) {
 	case CONFIG_IFNAME:
-		if (!config_valid_ifname(value))
+		if (!(k->min == 1 && *value == '\0') &&
+		    !config_valid_ifname(value))
 			goto bad;
-		snprintf(c->tun_name, sizeof(c->tun_name), "%s", value);
+		snprintf(field, IFNAMSIZ, "%s", value);
+		break;
+	case CONFIG_MARK:
+		if (!config_parse_mark(value, &ll))
+			goto bad;
+		*(uint32_t *)(void *)field = (uint32_t)ll;
 		break;
 	case CONFIG_INT:
 		if (!config_parse_int(value, k->min, k->max, &ll))
@@ -556,15 +599,29 @@ config_ini_value_cb(void *arg, const char *section, const char *name,
 #endif
 {
 	struct config_load	*cl = arg;
+	size_t			 n;
 
 #if INI_HANDLER_LINENO
 	(void)lineno;		/* ours counts every line the same way */
 #endif
 	if (cl->err_line != 0)
 		return 1;
-	if (config_set(cl->c, section, name, value, cl->msg,
+	if (!cl->has_value || *value != '\0') {
+		/* Never: the reader handed over "name=" for this line. */
+		snprintf(cl->msg, sizeof(cl->msg), "internal error: no value");
+		cl->err_line = cl->lineno;
+		return 0;
+	}
+	cl->has_value = false;
+	if (config_set(cl->c, section, name, cl->value, cl->msg,
 	    sizeof(cl->msg)) == 0)
 		return 1;
+	n = strlen(cl->msg);
+	if (cl->comment_cut && strcmp(name, "url") == 0 &&
+	    strcmp(section, "upstream") == 0)
+		snprintf(cl->msg + n, sizeof(cl->msg) - n, " (the url ended "
+		    "at ` ;', which starts a comment: write a `;' in a "
+		    "password as %%3B)");
 	cl->err_line = cl->lineno;
 	return 0;
 }
@@ -603,8 +660,52 @@ config_load_reread(struct config_load *cl, int n, char *buf, size_t len)
 }
 
 /*
- * inih's reader (fgets-like): hand over one whole line, without its
- * leading blanks, or NULL to stop at EOF or after an error.
+ * Keep the value that starts at v (the text after the key's `=' or `:')
+ * in cl->value, cut as inih cuts values: blanks around it go, and so does
+ * an inline comment, a ';' after a blank.  -1 (error set) if out of memory.
+ */
+static int
+config_load_value(struct config_load *cl, const char *v)
+{
+	const char	*end;
+	bool		 was_space = false;
+	size_t		 n;
+	char		*p;
+
+	while (isspace((unsigned char)*v))
+		v++;
+	for (end = v; *end != '\0'; end++) {
+		if (was_space && *end == ';')
+			break;
+		was_space = isspace((unsigned char)*end);
+	}
+	cl->comment_cut = *end == ';';
+	while (end > v && isspace((unsigned char)end[-1]))
+		end--;
+	n = (size_t)(end - v);
+	if (n + 1 > cl->valuecap) {
+		if ((p = malloc(n + 1)) == NULL) {
+			config_load_error(cl, "out of memory");
+			return -1;
+		}
+		if (cl->value != NULL) {
+			mbedtls_platform_zeroize(cl->value, cl->valuecap);
+			free(cl->value);
+		}
+		cl->value = p;
+		cl->valuecap = n + 1;
+	}
+	memcpy(cl->value, v, n);
+	cl->value[n] = '\0';
+	cl->has_value = true;
+	return 0;
+}
+
+/*
+ * inih's reader (fgets-like): hand over one line, without its leading
+ * blanks, or NULL to stop at EOF or after an error.  A key line goes over
+ * as "name=" (or "name:") alone, its value kept in cl->value for the
+ * handler; a comment line goes over as an empty line.
  */
 static char *
 config_ini_read_cb(char *str, int num, void *arg)
@@ -612,10 +713,12 @@ config_ini_read_cb(char *str, int num, void *arg)
 	struct config_load	*cl = arg;
 	ssize_t			 n;
 	size_t			 len;
-	char			*s, *end;
+	char			*s, *sep, *end;
+	bool			 was_space = false;
 
 	if (cl->err_line != 0)
 		return NULL;
+	cl->has_value = false;
 	if ((n = getline(&cl->line, &cl->linecap, cl->f)) < 0)
 		return NULL;
 	cl->lineno++;
@@ -623,24 +726,66 @@ config_ini_read_cb(char *str, int num, void *arg)
 		config_load_error(cl, "NUL byte in line");
 		return NULL;
 	}
-	s = cl->line + strspn(cl->line, " \t");
+	if (n > CONFIG_LINE_MAX) {
+		config_load_error(cl, "line longer than %d bytes",
+		    CONFIG_LINE_MAX);
+		return NULL;
+	}
+	s = cl->line;
+	if (cl->lineno == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;		/* a UTF-8 byte order mark */
+	s += strspn(s, " \t");
 	len = strlen(s);
-	if (num < 1 || len >= (size_t)num) {
-		config_load_error(cl, "line longer than %d characters",
-		    num - 2);
+	if (num < 8) {
+		config_load_error(cl, "inih line buffer too small");
 		return NULL;
 	}
 
-	/* Catch an unknown section even when no key follows it. */
-	if (*s == '[' && (end = strchr(s, ']')) != NULL) {
-		*end = '\0';
-		if (!config_known_section(s + 1)) {
-			config_load_error(cl, "unknown section [%s]", s + 1);
+	if (*s == '[') {
+		/* Catch an unknown section even when no key follows it. */
+		if ((end = strchr(s, ']')) != NULL) {
+			*end = '\0';
+			if (!config_known_section(s + 1)) {
+				config_load_error(cl, "unknown section [%.64s%s]",
+				    s + 1, strlen(s + 1) > 64 ? "..." : "");
+				return NULL;
+			}
+			*end = ']';
+		}
+		if (len >= (size_t)num) {
+			config_load_error(cl, "section line longer than %d "
+			    "characters", num - 2);
 			return NULL;
 		}
-		*end = ']';
+		memcpy(str, s, len + 1);
+		return str;
 	}
-	memcpy(str, s, len + 1);
+	if (*s == ';' || *s == '#' || strspn(s, " \t\r\n") == len) {
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
+
+	/* name, then `=' or `:', unless an inline comment comes first */
+	for (sep = s; *sep != '\0' && *sep != '=' && *sep != ':'; sep++) {
+		if (was_space && *sep == ';')
+			break;
+		was_space = isspace((unsigned char)*sep);
+	}
+	if (*sep != '=' && *sep != ':') {
+		/* inih reports it; the message quotes the line from the file */
+		snprintf(str, (size_t)num, "?\n");
+		return str;
+	}
+	len = (size_t)(sep - s) + 1;
+	if (len + 2 > (size_t)num) {
+		config_load_error(cl, "key name longer than %d characters",
+		    num - 4);
+		return NULL;
+	}
+	if (config_load_value(cl, sep + 1) == -1)
+		return NULL;
+	memcpy(str, s, len);
+	memcpy(str + len, "\n", 2);
 	return str;
 }
 
@@ -694,18 +839,128 @@ out:
 		mbedtls_platform_zeroize(cl.line, cl.linecap);
 		free(cl.line);
 	}
+	if (cl.value != NULL) {
+		mbedtls_platform_zeroize(cl.value, cl.valuecap);
+		free(cl.value);
+	}
 	fclose(cl.f);
 	return ret;
+}
+
+/* Read the first line of path into pass; -1 with err on failure. */
+static int
+config_read_password(const char *path, char *pass, size_t len, char *err,
+    size_t errlen)
+{
+	FILE	*f;
+	char	*line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 n;
+	int	 rc = -1;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return config_error(err, errlen, "password_file %s: cannot "
+		    "open: %s", path, strerror(errno));
+	errno = 0;
+	n = getline(&line, &cap, f);
+	if (n < 0 && ferror(f))
+		config_error(err, errlen, "password_file %s: read error: %s",
+		    path, strerror(errno));
+	else if (n < 0)
+		config_error(err, errlen, "password_file %s: empty file",
+		    path);
+	else {
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (n == 0)
+			config_error(err, errlen, "password_file %s: empty "
+			    "first line", path);
+		else if (memchr(line, '\0', (size_t)n) != NULL)
+			config_error(err, errlen, "password_file %s: NUL byte "
+			    "in the password", path);
+		else if ((size_t)n > URL_CRED_MAX || (size_t)n >= len)
+			config_error(err, errlen, "password_file %s: password "
+			    "longer than %d bytes", path, URL_CRED_MAX);
+		else {
+			memcpy(pass, line, (size_t)n + 1);
+			rc = 0;
+		}
+	}
+	if (line != NULL) {
+		mbedtls_platform_zeroize(line, cap);
+		free(line);
+	}
+	fclose(f);
+	return rc;
+}
+
+int
+config_password(const struct config *c, char *pass, size_t len, char *err,
+    size_t errlen)
+{
+	const char	*env, *from;
+	size_t		 i;
+
+	if (len == 0)
+		return config_error(err, errlen, "no room for the password");
+	pass[0] = '\0';
+	if (c->password_file[0] != '\0') {
+		from = "password_file";
+		if (config_read_password(c->password_file, pass, len, err,
+		    errlen) == -1)
+			return -1;
+	} else if ((env = getenv("SLUICE_PASSWORD")) != NULL &&
+	    *env != '\0') {
+		from = "SLUICE_PASSWORD";
+		if (strlen(env) > URL_CRED_MAX || strlen(env) >= len)
+			return config_error(err, errlen, "SLUICE_PASSWORD: "
+			    "password longer than %d bytes", URL_CRED_MAX);
+		memcpy(pass, env, strlen(env) + 1);
+	} else
+		return 0;
+
+	if (!c->has_upstream || !c->upstream.has_auth) {
+		mbedtls_platform_zeroize(pass, len);
+		return config_error(err, errlen, "%s gives a password, but "
+		    "the url has no user name: write scheme://user@host",
+		    from);
+	}
+	if (c->upstream.scheme == URL_HTTP || c->upstream.scheme == URL_HTTPS) {
+		for (i = 0; pass[i] != '\0'; i++) {
+			if ((unsigned char)pass[i] < 0x20 || pass[i] == 0x7f) {
+				mbedtls_platform_zeroize(pass, len);
+				return config_error(err, errlen, "%s: control "
+				    "character in the password: HTTP Basic "
+				    "cannot carry it", from);
+			}
+		}
+	}
+	return 1;
 }
 
 int
 config_validate(const struct config *c, char *err, size_t errlen)
 {
+	char	pass[URL_CRED_MAX + 1];
+	int	rc;
+
 	if (!c->has_upstream)
 		return config_error(err, errlen,
 		    "no upstream: set [upstream] url or --upstream");
 	if ((c->client_cert[0] == '\0') != (c->client_key[0] == '\0'))
 		return config_error(err, errlen,
 		    "client_cert and client_key must be set together");
+	rc = config_password(c, pass, sizeof(pass), err, errlen);
+	mbedtls_platform_zeroize(pass, sizeof(pass));
+	if (rc == -1)
+		return -1;
+	if (rc == 0 && c->upstream.has_auth && c->upstream.pass[0] == '\0' &&
+	    (c->upstream.scheme == URL_SOCKS5 ||
+	    c->upstream.scheme == URL_SOCKS5_TLS))
+		return config_error(err, errlen, "empty password: socks5 needs "
+		    "both user and password (in the url, password_file or "
+		    "SLUICE_PASSWORD)");
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 #include "url.h"
@@ -35,6 +36,9 @@ struct config {
 	bool		has_upstream;
 	struct url	upstream;
 	unsigned	connect_timeout_ms;	/* default 10s */
+	uint32_t	fwmark;			/* SO_MARK; 0 = none */
+	char		interface[IFNAMSIZ];	/* SO_BINDTODEVICE; "" = none */
+	char		password_file[256];	/* "" = none */
 	/* TLS (socks5+tls://, https://) */
 	char		ca_file[256];		/* default: system bundle */
 	char		server_name[256];	/* default: the URL host */
@@ -69,13 +73,31 @@ int config_set(struct config *c, const char *section, const char *key,
 /*
  * Parse an INI file into c (on top of what it holds).  Returns 0, or -1
  * with "FILE:LINE: message" in err (FILE alone when it cannot be opened).
- * Unknown sections and keys are errors; so is a line longer than inih's
- * line buffer (199 bytes with Debian's libinih), which is never split.
+ * Unknown sections and keys are errors.  Lines and values may be of any
+ * length (up to CONFIG_LINE_MAX): inih's own line limit does not apply.
+ * A value ends at an inline comment: a ';' after a blank.
  */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
-/* Cross-key checks (an upstream is required, ...).  0 or -1 and err. */
+#define CONFIG_LINE_MAX	65536
+
+/*
+ * Cross-key checks (an upstream is required, ...), including that the
+ * password from config_password() can be had.  0 or -1 and err.
+ */
 int config_validate(const struct config *c, char *err, size_t errlen);
+
+/*
+ * The upstream password from elsewhere than the URL, in this order:
+ * the first line of password_file (its line end stripped), else the
+ * environment variable SLUICE_PASSWORD when set and not empty.  Either
+ * overrides a password in the URL, and needs a URL with a user name.
+ * Returns 1 with the password in pass (NUL-terminated; wipe it after
+ * use), 0 if there is none (pass empty), or -1 with a reason in err that
+ * never holds the password.
+ */
+int config_password(const struct config *c, char *pass, size_t len,
+    char *err, size_t errlen);
 
 /* "10s", "250ms", "5m", "1h", bare number = seconds.  false if malformed. */
 bool config_parse_duration(const char *s, unsigned *ms);

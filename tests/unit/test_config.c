@@ -335,6 +335,163 @@ test_upstream_keys(void)
 }
 
 static void
+test_socket_keys(void)
+{
+	struct config	c;
+	char		err[CONFIG_ERR_MAX];
+
+	config_defaults(&c);
+	CHECK(c.fwmark == 0 && c.interface[0] == '\0');
+	check_set_ok(&c, "upstream", "fwmark", "100");
+	CHECK(c.fwmark == 100);
+	check_set_ok(&c, "upstream", "fwmark", "4294967295");
+	CHECK(c.fwmark == 0xffffffffu);
+	check_set_ok(&c, "upstream", "fwmark", "0x1A");
+	CHECK(c.fwmark == 0x1a);
+	check_set_ok(&c, "upstream", "fwmark", "0XdeadBEEF");
+	CHECK(c.fwmark == 0xdeadbeefu);
+	check_set_ok(&c, "upstream", "fwmark", "0");
+	CHECK(c.fwmark == 0);
+#define MARK_EXPECT "expected an integer 0..4294967295 or 0x and up to 8 " \
+		    "hex digits"
+	check_set_err("upstream", "fwmark", "4294967296",
+	    "bad value `4294967296' for fwmark: " MARK_EXPECT);
+	check_set_err("upstream", "fwmark", "-1",
+	    "bad value `-1' for fwmark: " MARK_EXPECT);
+	check_set_err("upstream", "fwmark", "0x",
+	    "bad value `0x' for fwmark: " MARK_EXPECT);
+	check_set_err("upstream", "fwmark", "0x123456789",
+	    "bad value `0x123456789' for fwmark: " MARK_EXPECT);
+	check_set_err("upstream", "fwmark", "0xg",
+	    "bad value `0xg' for fwmark: " MARK_EXPECT);
+	check_set_err("upstream", "fwmark", "",
+	    "bad value `' for fwmark: " MARK_EXPECT);
+
+	check_set_ok(&c, "upstream", "interface", "eth0");
+	CHECK_STR(c.interface, "eth0");
+	CHECK_STR(c.tun_name, "sluice0");	/* its own field */
+	CHECK(config_set(&c, "upstream", "interface", "", err,
+	    sizeof(err)) == 0);
+	CHECK_STR(c.interface, "");
+	check_set_err("upstream", "interface", "a/b", "bad value `a/b' for "
+	    "interface: expected " NAME_EXPECT ", or nothing");
+	check_set_err("upstream", "interface", "abcdefghijklmnop",
+	    "bad value `abcdefghijklmnop' for interface: expected "
+	    NAME_EXPECT ", or nothing");
+	/* [tun] name still may not be empty */
+	check_set_err("tun", "name", "", "bad value `' for name: expected "
+	    NAME_EXPECT);
+
+	check_set_ok(&c, "upstream", "password_file", "/etc/sluice/pw");
+	CHECK_STR(c.password_file, "/etc/sluice/pw");
+}
+
+/* Write text to a temporary password file; its name goes into path. */
+static void
+pw_file(char *path, size_t len, const char *text)
+{
+	temp_write(path, len, text);
+}
+
+/* The password from password_file and SLUICE_PASSWORD. */
+static void
+test_password(void)
+{
+	struct config	c;
+	char		err[CONFIG_ERR_MAX], pass[URL_CRED_MAX + 1];
+	char		path[64], long_pw[400];
+
+	unsetenv("SLUICE_PASSWORD");
+	config_defaults(&c);
+	CHECK(config_set(&c, "upstream", "url", "socks5://alice:url-pw@h",
+	    err, sizeof(err)) == 0);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == 0);
+	CHECK_STR(pass, "");
+
+	/* The environment overrides the URL; empty is unset. */
+	setenv("SLUICE_PASSWORD", "env-pw", 1);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == 1);
+	CHECK_STR(pass, "env-pw");
+	setenv("SLUICE_PASSWORD", "", 1);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == 0);
+
+	/* The file overrides both; only its first line, line end cut. */
+	setenv("SLUICE_PASSWORD", "env-pw", 1);
+	pw_file(path, sizeof(path), "file pw; with blanks \r\nsecond\n");
+	snprintf(c.password_file, sizeof(c.password_file), "%s", path);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == 1);
+	CHECK_STR(pass, "file pw; with blanks ");
+	CHECK(config_validate(&c, err, sizeof(err)) == 0);
+	unlink(path);
+	pw_file(path, sizeof(path), "no newline");
+	snprintf(c.password_file, sizeof(c.password_file), "%s", path);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == 1);
+	CHECK_STR(pass, "no newline");
+	unlink(path);
+
+	/* Bad files: the password is never in the message. */
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == -1);
+	CHECK(strstr(err, "cannot open: No such file") != NULL);
+	CHECK(config_validate(&c, err, sizeof(err)) == -1);
+	pw_file(path, sizeof(path), "");
+	snprintf(c.password_file, sizeof(c.password_file), "%s", path);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == -1);
+	CHECK(strstr(err, ": empty file") != NULL);
+	unlink(path);
+	pw_file(path, sizeof(path), "\nhunter2\n");
+	snprintf(c.password_file, sizeof(c.password_file), "%s", path);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == -1);
+	CHECK(strstr(err, ": empty first line") != NULL);
+	CHECK(strstr(err, "hunter2") == NULL);
+	unlink(path);
+	memset(long_pw, 'h', 256);
+	long_pw[256] = '\0';
+	pw_file(path, sizeof(path), long_pw);
+	snprintf(c.password_file, sizeof(c.password_file), "%s", path);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == -1);
+	CHECK(strstr(err, ": password longer than 255 bytes") != NULL);
+	CHECK(strstr(err, "hhhh") == NULL);
+	unlink(path);
+	c.password_file[0] = '\0';
+	setenv("SLUICE_PASSWORD", long_pw, 1);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == -1);
+	CHECK_STR(err, "SLUICE_PASSWORD: password longer than 255 bytes");
+
+	/* A password from elsewhere needs a user in the URL. */
+	setenv("SLUICE_PASSWORD", "hunter2", 1);
+	CHECK(config_set(&c, "upstream", "url", "socks5://h", err,
+	    sizeof(err)) == 0);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == -1);
+	CHECK_STR(err, "SLUICE_PASSWORD gives a password, but the url has no "
+	    "user name: write scheme://user@host");
+	CHECK_STR(pass, "");
+	CHECK(config_validate(&c, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "hunter2") == NULL);
+
+	/* socks5://user@h: fine with a password from elsewhere only. */
+	CHECK(config_set(&c, "upstream", "url", "socks5://alice@h", err,
+	    sizeof(err)) == 0);
+	CHECK(config_validate(&c, err, sizeof(err)) == 0);
+	unsetenv("SLUICE_PASSWORD");
+	CHECK(config_validate(&c, err, sizeof(err)) == -1);
+	CHECK_STR(err, "empty password: socks5 needs both user and password "
+	    "(in the url, password_file or SLUICE_PASSWORD)");
+	CHECK(config_set(&c, "upstream", "url", "http://alice@h", err,
+	    sizeof(err)) == 0);
+	CHECK(config_validate(&c, err, sizeof(err)) == 0);
+
+	/* HTTP Basic cannot carry control characters. */
+	setenv("SLUICE_PASSWORD", "a\tb", 1);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == -1);
+	CHECK_STR(err, "SLUICE_PASSWORD: control character in the password: "
+	    "HTTP Basic cannot carry it");
+	CHECK(config_set(&c, "upstream", "url", "socks5://alice@h", err,
+	    sizeof(err)) == 0);
+	CHECK(config_password(&c, pass, sizeof(pass), err, sizeof(err)) == 1);
+	unsetenv("SLUICE_PASSWORD");
+}
+
+static void
 test_limits_log_keys(void)
 {
 	struct config	c;
@@ -606,7 +763,7 @@ static void
 test_load(void)
 {
 	struct config	c;
-	char		line[400], text[600];
+	char		line[400], text[1200];
 
 	check_load_ok(&c,
 	    "; a comment\n"
@@ -699,19 +856,76 @@ test_load(void)
 	check_load_err("[tun]\r\nmtu = 12x\r\n", 2,
 	    "bad value `12x' for mtu: expected an integer 576..65535");
 
-	/* A line too long for inih is an error, never split in two. */
+	/*
+	 * Lines longer than inih's buffer (199 bytes) are whole lines: a
+	 * long comment, a long value, a long URL; line numbers stay exact.
+	 */
 	memset(line, 'a', 300);
 	line[300] = '\0';
-	snprintf(text, sizeof(text), "[upstream]\nca_file = %s\n", line);
+	snprintf(text, sizeof(text), "# %s\n[upstream]\nca_file = %.250s\n"
+	    "ca_file = %s\n", line, line, line);
+	check_load_err(text, 4, "bad value `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaa...' for ca_file: longer than 255 "
+	    "bytes");
+	snprintf(text, sizeof(text), "# %s\n[upstream]\nca_file = %.250s "
+	    "; %s\n", line, line, line);
+	check_load_ok(&c, text);
+	CHECK(strlen(c.ca_file) == 250);
 	{
-		char	path[64], err[CONFIG_ERR_MAX], exp[128];
+		/* A 2000-byte URL: credentials of 765 bytes each, encoded. */
+		char	url[2400], big[4800], user[800], host[256];
+		char	host2[500];
+		size_t	i;
 
-		CHECK(load_text(&c, text, path, sizeof(path), err,
-		    sizeof(err)) == -1);
-		snprintf(exp, sizeof(exp), "%s:2: line longer than ", path);
-		CHECK(strncmp(err, exp, strlen(exp)) == 0);
-		CHECK(strstr(err, "aaaa") == NULL);
+		user[0] = '\0';
+		for (i = 0; i < 255; i++)
+			strcat(user, "%41");
+		memset(host, 'h', 240);
+		host[240] = '\0';
+		snprintf(url, sizeof(url), "socks5+tls://%s:%s@%s.example:1080",
+		    user, user, host);
+		CHECK(strlen(url) > 1790);	/* about the longest valid */
+		snprintf(big, sizeof(big), "[upstream]\n\nurl = %s\n[tun]\n"
+		    "mtu = 1400\n", url);
+		check_load_ok(&c, big);
+		CHECK(c.has_upstream && c.upstream.scheme == URL_SOCKS5_TLS);
+		CHECK(strlen(c.upstream.user) == 255 &&
+		    strlen(c.upstream.pass) == 255);
+		CHECK(strlen(c.upstream.host) == 248);
+		CHECK(c.mtu == 1400);
+		/* ... and one 2000 bytes long with a host too long */
+		memset(host2, 'h', 460);
+		host2[460] = '\0';
+		snprintf(url, sizeof(url), "socks5://%s:%s@%s.x:1080", user,
+		    user, host2);
+		CHECK(strlen(url) >= 2000);
+		snprintf(big, sizeof(big), "[upstream]\n\nurl = %s\n", url);
+		check_load_err(big, 3,
+		    "bad value for url: host name longer than 255 bytes");
+		snprintf(big, sizeof(big), "[upstream]\n# %s\n[tun]\n"
+		    "mtu = 1\n", url);
+		check_load_err(big, 4,
+		    "bad value `1' for mtu: expected an integer 576..65535");
 	}
+
+	/* An inline comment cuts a URL; the error says so, no password. */
+	check_load_err("[upstream]\nurl = socks5://alice:hunter2 ;old@host\n",
+	    2, "bad value for url: bad port: expected 1..65535 (not shown: it "
+	    "may be a password; user:pass goes before an `@') (the url ended "
+	    "at ` ;', which starts a comment: write a `;' in a password as "
+	    "%3B)");
+	check_load_ok(&c, "[upstream]\nurl = socks5://alice:hunter2%20;old@host"
+	    " ; comment\n");
+	CHECK_STR(c.upstream.pass, "hunter2 ;old");
+	/* A value may hold a ';' not after a blank, and start with one. */
+	check_load_ok(&c, "[upstream]\nserver_name = a;b\nca_file = ;x\n");
+	CHECK_STR(c.server_name, "a;b");
+	CHECK_STR(c.ca_file, ";x");
+	/* `:' separates like `='; a key line with a comment first fails */
+	check_load_ok(&c, "[tun]\nmtu: 1400\n");
+	CHECK(c.mtu == 1400);
+	check_load_err("[tun]\nmtu ; x = 1400\n", 2,
+	    "expected key = value, not `mtu ; x = 1400'");
 	/* A NUL byte in a line is an error too. */
 	{
 		char	path[64], err[CONFIG_ERR_MAX], exp[128];
@@ -824,7 +1038,8 @@ test_example_conf(void)
 		const char *p = line;
 
 		if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' &&
-		    strstr(line, " = ") != NULL) {
+		    (strstr(line, " = ") != NULL ||
+		    strstr(line, " =\n") != NULL)) {
 			p = line + 1;
 			keys++;
 		}
@@ -836,7 +1051,11 @@ test_example_conf(void)
 	}
 	fclose(f);
 	text[used] = '\0';
-	CHECK(keys == 17);	/* every key but url, which is set */
+	/* every key but url, which is set (at least those known here) */
+	CHECK(keys >= 20);
+	CHECK(strstr(text, "\npassword_file =") != NULL);
+	CHECK(strstr(text, "\nfwmark = 0\n") != NULL);
+	CHECK(strstr(text, "\ninterface =\n") != NULL);
 
 	CHECK(load_text(&c, text, path, sizeof(path), err, sizeof(err)) == 0);
 	CHECK_STR(c.tun_name, "sluice0");
@@ -848,15 +1067,20 @@ test_example_conf(void)
 	CHECK(c.has_pin && memcmp(c.pin_sha256, pin_bytes, 32) == 0);
 	CHECK(c.max_flows == 4096 && c.idle_timeout_ms == 300000);
 	CHECK(c.flow_buffer == 262144 && c.log_level == LOG_LEVEL_INFO);
+	CHECK(c.fwmark == 0 && c.interface[0] == '\0' &&
+	    c.password_file[0] == '\0');
 	CHECK(config_validate(&c, err, sizeof(err)) == 0);
 }
 
 int
 main(void)
 {
+	unsetenv("SLUICE_PASSWORD");	/* config_validate() reads it */
 	test_defaults();
 	test_tun_keys();
 	test_upstream_keys();
+	test_socket_keys();
+	test_password();
 	test_limits_log_keys();
 	test_unknown();
 	test_duration();
