@@ -107,6 +107,9 @@ static const struct config_key config_keys[] = {
 	    0, UINT_MAX, "a duration like 250ms, 10s, 5m or 1h, 0 for never" },
 	{ "limits", "flow_buffer", CONFIG_SIZE, OFF(flow_buffer),
 	    16 * 1024, 64 * 1024 * 1024, "a size 16k..64m" },
+	{ "limits", "max_memory", CONFIG_SIZE, OFF(max_memory),
+	    0, 1024LL * 1024 * 1024 * 1024, "a size like 512m or 2g, 0 for "
+	    "no budget" },
 
 	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
 	    "debug, info, warn or error" },
@@ -158,6 +161,7 @@ config_defaults(struct config *c)
 	c->max_flows = 4096;
 	c->idle_timeout_ms = 5 * 60 * 1000;
 	c->flow_buffer = 256 * 1024;
+	c->max_memory = 512 * 1024 * 1024;
 	c->log_level = LOG_LEVEL_INFO;
 }
 

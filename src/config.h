@@ -52,6 +52,7 @@ struct config {
 	unsigned	max_flows;		/* default 4096 */
 	unsigned	idle_timeout_ms;	/* default 5m; 0 = never */
 	size_t		flow_buffer;		/* default 256k; 16k..64m */
+	size_t		max_memory;		/* default 512m; 0 = no budget */
 
 	/* [log] */
 	enum log_level	log_level;		/* default info */
