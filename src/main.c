@@ -41,6 +41,9 @@ static const struct main_key_opt {
 } main_key_opts[] = {
 	{ "upstream",		"upstream",	"url" },
 	{ "connect-timeout",	"upstream",	"connect_timeout" },
+	{ "password-file",	"upstream",	"password_file" },
+	{ "fwmark",		"upstream",	"fwmark" },
+	{ "interface",		"upstream",	"interface" },
 	{ "ca-file",		"upstream",	"ca_file" },
 	{ "server-name",	"upstream",	"server_name" },
 	{ "tls-verify",		"upstream",	"verify" },
@@ -80,6 +83,10 @@ main_usage(FILE *f)
 "                              http://[user:pass@]host[:port]        (port 8080)\n"
 "                              https://[user:pass@]host[:port]       (port 443)\n"
 "      --connect-timeout DUR proxy connect + handshake limit (10s)       [upstream] connect_timeout\n"
+"      --password-file FILE  proxy password: the file's first line       [upstream] password_file\n"
+"                              (overrides SLUICE_PASSWORD, which overrides the URL's)\n"
+"      --fwmark N            SO_MARK on proxy sockets, 0 = none (0)      [upstream] fwmark\n"
+"      --interface NAME      bind proxy sockets to NAME (none)           [upstream] interface\n"
 "      --ca-file FILE        TLS: CA bundle (system bundle)              [upstream] ca_file\n"
 "      --server-name NAME    TLS: SNI and name to verify (URL host)      [upstream] server_name\n"
 "      --tls-verify yes|no   TLS: verify the server (yes; none = no)     [upstream] verify\n"
@@ -106,7 +113,8 @@ main_usage(FILE *f)
 "\n"
 "Durations: 250ms, 10s, 5m, 1h.  Sizes: 65536, 256k, 4m.\n"
 "sluice adds no routes: route what should go through the proxy into the\n"
-"TUN device yourself, and keep the route to the proxy outside it.\n"
+"TUN device yourself, and keep the route to the proxy outside it (or use\n"
+"--fwmark / --interface).  Environment: SLUICE_PASSWORD, the proxy password.\n"
 "\n"
 "  --perf reader|writer      run the TUN throughput self-benchmark in a private\n"
 "                            network namespace; see sluice --perf --help\n");
