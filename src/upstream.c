@@ -144,7 +144,7 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 {
 	struct upstream *up;
 	struct addrinfo hints, *res;
-	char port[8];
+	char port[8], pass[sizeof(up->url.pass)];
 	int rc;
 
 	if ((up = calloc(1, sizeof(*up))) == NULL) {
@@ -174,8 +174,11 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 	freeaddrinfo(res);
 
 	/* The password from password_file or SLUICE_PASSWORD, if any. */
-	if (config_password(c, up->url.pass, sizeof(up->url.pass), err,
-	    errlen) == -1) {
+	rc = config_password(c, pass, sizeof(pass), err, errlen);
+	if (rc == 1)
+		memcpy(up->url.pass, pass, sizeof(up->url.pass));
+	mbedtls_platform_zeroize(pass, sizeof(pass));
+	if (rc == -1) {
 		upstream_free(up);
 		return NULL;
 	}
