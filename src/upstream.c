@@ -82,7 +82,7 @@ upstream_socket(const struct upstream *up, char *err, size_t errlen)
 		e = errno;
 		snprintf(err, errlen, "fwmark %u (SO_MARK): %s%s",
 		    (unsigned)up->fwmark, strerror(e), e == EPERM ?
-		    " (setting a mark needs CAP_NET_ADMIN)" : "");
+		    " (setting a mark needs CAP_NET_ADMIN or CAP_NET_RAW)" : "");
 		goto bad;
 	}
 	if (up->interface[0] != '\0' && setsockopt(fd, SOL_SOCKET,
@@ -90,8 +90,7 @@ upstream_socket(const struct upstream *up, char *err, size_t errlen)
 	    == -1) {
 		e = errno;
 		snprintf(err, errlen, "interface %s (SO_BINDTODEVICE): %s%s",
-		    up->interface, strerror(e), e == ENODEV ?
-		    " (no such interface)" : e == EPERM ?
+		    up->interface, strerror(e), e == EPERM ?
 		    " (binding needs CAP_NET_RAW)" : "");
 		goto bad;
 	}
