@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# scale.sh - sluice under many flows, with real peers in network namespaces
+# of their own (see lib.sh for the topology).  Needs root.  About 1-2 min.
+#
+#   tests/e2e/scale.sh            every case
+#   tests/e2e/scale.sh NAME...    only the cases whose names contain a NAME
+#
+#   flows_10k     10,000 concurrent echo flows through sluice and danted,
+#                 sluice started with a soft fd limit of 1024 (as systemd
+#                 gives it); all echoes right, fds back near the baseline
+#                 after the close.  Prints RSS and fds at the peak and after.
+#   stalled_300   300 downloads that stop reading, beside one healthy
+#                 download: the healthy flow keeps >= 50% of its solo
+#                 throughput (measured in the same run, both printed), new
+#                 flows are still accepted, and sluice's RSS stays under
+#                 64 MiB + 300 * 3 * flow_buffer.
+#
+# Prints "ok NAME", "FAIL NAME: why" or "skip NAME: why" per case, figures
+# as "    # ..." lines, then "scale: N passed, N failed, N skipped".  Exit
+# status 0 when nothing failed.  Environment: SLUICE, SLUICE_WRAPPER,
+# E2E_LOG_LEVEL, E2E_KEEP (see lib.sh); SCALE_FLOWS overrides 10000.
+set -u
+
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+require_root
+
+T0=$(now_ms)
+SELECT=("$@")
+LOAD_PY=$E2E_LIB_DIR/load.py
+PORT_LOAD=7100
+DL_TIME=5
+UP_DANTE=socks5://$U_V4:$PORT_DANTE
+
+FLOWS=${SCALE_FLOWS:-10000} FLOWS_TIMEOUT=120
+SOFT_NOFILE=1024
+# The hard limit: as systemd gives it (524288), or as high as this
+# environment lets us go (without CAP_SYS_RESOURCE, the current hard limit).
+HARD_NOFILE=$(ulimit -Hn)
+[ "$HARD_NOFILE" = unlimited ] && HARD_NOFILE=524288
+[ "$HARD_NOFILE" -gt 524288 ] && HARD_NOFILE=524288
+FD_SLACK=16		# fds over the baseline allowed once all flows closed
+STALLED=300 STALL_SIZE=$((1 << 30)) FLOW_BUFFER_K=256
+RSS_BASE_KIB=$((64 << 10))
+TF=1
+if [ -n "$SLUICE_WRAPPER" ]; then
+	FLOWS=${SCALE_FLOWS:-1000} FLOWS_TIMEOUT=600 TF=6
+fi
+
+# ---- set-up ---------------------------------------------------------------
+
+HAVE_DANTE=0 HAVE_SRV=0 HAVE_LOAD=0
+SETUP_ERR=
+setup() {
+	if [ ! -x "$SLUICE" ]; then
+		SETUP_ERR="no sluice binary at $SLUICE (run make)"
+		return 1
+	fi
+	work_dir
+	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
+	SLUICE=$WORK/sluice
+	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+	start_servers && HAVE_SRV=1
+	HAVE_LOAD=2
+	start_bg load "$NS_U" "$PY" "$LOAD_PY" server --listen "$DST_V4,$PORT_LOAD" \
+		--ready "$WORK/load.ready" --lifetime 1800
+	wait_for 10 test -s "$WORK/load.ready" && HAVE_LOAD=1
+	if [ -x /usr/sbin/danted ]; then
+		HAVE_DANTE=2
+		start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
+	fi
+	[ "$HAVE_SRV" = 1 ] || { SETUP_ERR="test servers (srv.py) did not start"; return 1; }
+	return 0
+}
+
+# ---- helpers --------------------------------------------------------------
+
+CASE_WHY='' CASE=''
+WRAPPER0=$SLUICE_WRAPPER
+
+# sluice_up_nofile SOFT HARD ARGS...: start sluice under a NOFILE limit of
+# SOFT:HARD (prlimit execs it, so SLUICE_PID is sluice's own PID).
+sluice_up_nofile() {
+	local soft=$1 hard=$2 rc
+	shift 2
+	SLUICE_WRAPPER="prlimit --nofile=$soft:$hard $WRAPPER0"
+	start_sluice "sluice-$CASE" "$@"
+	rc=$?
+	SLUICE_WRAPPER=$WRAPPER0
+	[ $rc -eq 0 ] || why "start: $SLUICE_ERR"
+}
+
+# sluice_up ARGS...: start sluice for the current case, or fail the case.
+sluice_up() {
+	start_sluice "sluice-$CASE" "$@" || why "start: $SLUICE_ERR"
+}
+
+# dl_gbps [--socks ADDR,PORT]: one healthy download of $DL_TIME seconds from
+# ns t (through the TUN, or straight to the proxy); prints Gbit/s or n/a.
+dl_gbps() {
+	local out
+	out=$(nst timeout -k 2 $((DL_TIME + 20)) "$PY" "$LOAD_PY" download "$DST_V4" \
+		"$PORT_LOAD" "$DL_TIME" "$@" 2>&1)
+	case $out in "gbps "*) out=${out#gbps }; echo "${out%% *}" ;; *) echo n/a ;; esac
+}
+
+pid_gone() { ! pid_alive "$1"; }
+
+fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+# sluice_stats: ask for a stats line (SIGUSR1) and print it; bounded.
+sluice_stats() {
+	local n0
+	n0=$(grep -c 'stats:' "$SLUICE_LOG" 2>/dev/null)
+	kill -USR1 "$SLUICE_PID" 2>/dev/null || return 1
+	wait_for $((5 * TF)) stats_after "$n0" || return 1
+	grep 'stats:' "$SLUICE_LOG" | tail -n 1
+}
+stats_after() { [ "$(grep -c 'stats:' "$SLUICE_LOG" 2>/dev/null)" -gt "$1" ]; }
+
+# stat_field LINE WORD: the number just before WORD in a stats line.
+stat_field() { printf '%s' "$1" | sed -nE "s/.* ([0-9]+) $2.*/\\1/p"; }
+
+# fds_settled PID MAX: PID has at most MAX fds open.
+fds_settled() { [ "$(fd_count "$1")" -le "$2" ]; }
+
+# ---- the cases ------------------------------------------------------------
+
+case_flows_10k() {
+	need HAVE_DANTE HAVE_LOAD || return
+	local base peak_fd peak_rss after_fd after_rss out cpid res t0 t1 st
+	if [ "$HARD_NOFILE" -lt $((FLOWS + 200)) ]; then
+		CASE_WHY="hard fd limit $HARD_NOFILE is too low for $FLOWS flows"
+		return 2
+	fi
+	sluice_up_nofile "$SOFT_NOFILE" "$HARD_NOFILE" --upstream "$UP_DANTE" \
+		--max-flows $((FLOWS + 100)) || return 1
+	base=$(fd_count "$SLUICE_PID")
+	rm -f "$WORK/peak" "$WORK/release"
+	t0=$(now_ms)
+	nst timeout -k 2 $((FLOWS_TIMEOUT + 60)) "$PY" "$LOAD_PY" hold "$DST_V4" \
+		"$PORT_LOAD" "$FLOWS" "$FLOWS_TIMEOUT" --peak "$WORK/peak" \
+		--release "$WORK/release" >"$WORK/hold.out" 2>&1 &
+	cpid=$!
+	E2E_PIDS+=("$cpid")
+	wait_for $((FLOWS_TIMEOUT + 30)) test -s "$WORK/peak"
+	t1=$(now_ms)
+	peak_fd=$(fd_count "$SLUICE_PID") peak_rss=$(vmrss_kib "$SLUICE_PID")
+	res=$(cat "$WORK/peak" 2>/dev/null)
+	st=$(sluice_stats)
+	touch "$WORK/release"
+	wait_for 30 pid_gone "$cpid"
+	stop_pid "$cpid" 2
+	out=$(cat "$WORK/hold.out")
+	# every flow closed: sluice's fds come back to the baseline
+	wait_for $((20 * TF)) fds_settled "$SLUICE_PID" $((base + FD_SLACK))
+	after_fd=$(fd_count "$SLUICE_PID") after_rss=$(vmrss_kib "$SLUICE_PID")
+	say "    # $FLOWS flows (soft fd limit $SOFT_NOFILE, hard $HARD_NOFILE): ${res:-no peak} after $(((t1 - t0) / 1000)) s"
+	say "    # sluice fds: baseline $base, peak $peak_fd, after close $after_fd"
+	say "    # sluice VmRSS: peak $((${peak_rss:-0} / 1024)) MiB (${peak_rss:-?} KiB), after close $((${after_rss:-0} / 1024)) MiB"
+	say "    # at the peak: ${st#*stats: }"
+	say "    # client: $out"
+	still_running || return 1
+	[ "$res" = "ok $FLOWS refused 0 failed 0" ] ||
+		why "at the peak: ${res:-client never got there}, want ok $FLOWS (client: $out)" || return 1
+	case $out in "ok $FLOWS refused 0 failed 0 closed-early 0 "*) ;;
+	*) why "client: $out"; return 1 ;; esac
+	[ "$after_fd" -le $((base + FD_SLACK)) ] ||
+		why "$after_fd fds open $((20 * TF)) s after every flow closed, baseline $base" || return 1
+}
+
+case_stalled_300() {
+	need HAVE_DANTE HAVE_LOAD || return
+	local solo busy direct0 direct1 r bound rss max=0 res cpid out page st
+	bound=$((RSS_BASE_KIB + STALLED * 3 * FLOW_BUFFER_K))
+	sluice_up --upstream "$UP_DANTE" --flow-buffer "${FLOW_BUFFER_K}k" || return 1
+	solo=$(dl_gbps) direct0=$(dl_gbps --socks "$U_V4,$PORT_DANTE")
+	rm -f "$WORK/peak" "$WORK/release"
+	nst timeout -k 2 $((120 * TF + 60)) "$PY" "$LOAD_PY" stall "$DST_V4" "$PORT_LOAD" \
+		"$STALLED" "$STALL_SIZE" $((120 * TF)) --peak "$WORK/peak" \
+		--release "$WORK/release" >"$WORK/stall.out" 2>&1 &
+	cpid=$!
+	E2E_PIDS+=("$cpid")
+	wait_for $((60 * TF)) test -s "$WORK/peak"
+	res=$(cat "$WORK/peak" 2>/dev/null)
+	sleep 2	# let every stalled flow fill whatever buffers it can
+	page=$(tcurl -sS --max-time $((10 * TF)) "http://$DST_V4/" 2>&1)
+	rss=$(vmrss_kib "$SLUICE_PID")
+	max=${rss:-0}
+	busy=$(dl_gbps) direct1=$(dl_gbps --socks "$U_V4,$PORT_DANTE")
+	rss=$(vmrss_kib "$SLUICE_PID")
+	[ -n "$rss" ] && [ "$rss" -gt "$max" ] && max=$rss
+	st=$(sluice_stats)
+	touch "$WORK/release"
+	wait_for 30 pid_gone "$cpid"
+	stop_pid "$cpid" 2
+	out=$(cat "$WORK/stall.out")
+	r=$(ratio "$busy" "$solo")
+	say "    # healthy download through sluice: solo $solo Gbit/s, beside $STALLED stalled flows $busy Gbit/s: $r of solo (want >= 50%)"
+	say "    # the same from ns t straight to danted (no sluice, for reference): solo $direct0 Gbit/s, beside the stalled $direct1 Gbit/s"
+	say "    # sluice VmRSS with $STALLED stalled: $((max / 1024)) MiB ($max KiB); bound 64 MiB + $STALLED * 3 * ${FLOW_BUFFER_K} KiB = $((bound / 1024)) MiB"
+	say "    # stalled clients: ${res:-never all started}; ${st#*stats: }"
+	still_running || return 1
+	[ "$res" = "stalled $STALLED failed 0" ] || why "stalled clients: ${res:-none} ($out)" || return 1
+	case $page in *"hello from ns u"*) ;;
+	*) why "a new flow beside the stalled ones failed: $page"; return 1 ;; esac
+	[ "$solo" != n/a ] || why "the solo download failed" || return 1
+	[ "$busy" != n/a ] || why "the download beside the stalled flows failed" || return 1
+	awk -v a="$busy" -v b="$solo" 'BEGIN { exit !(a >= 0.5 * b) }' ||
+		why "healthy flow at $r of its solo throughput ($busy vs $solo Gbit/s), want >= 50%" ||
+		return 1
+	if [ -z "$SLUICE_WRAPPER" ] && [ "$max" -gt "$bound" ]; then
+		why "VmRSS $max KiB over the bound $bound KiB"
+		return 1
+	fi
+	[ "$max" -gt 0 ] || why "could not read sluice's VmRSS"
+}
+
+# ---- driver -----------------------------------------------------------------
+
+CASES="flows_10k stalled_300"
+
+if ! setup; then
+	fail setup "$SETUP_ERR"
+else
+	for c in $CASES; do
+		run_case "$c"
+	done
+fi
+say "# scale took $((($(now_ms) - T0) / 1000)) s"
+summary "scale: "
+[ "$N_FAIL" -eq 0 ]
