@@ -18,7 +18,10 @@
 #
 # Variables the caller may set before sourcing:
 #   SLUICE          binary to test (default ./sluice at the repo root)
-#   SLUICE_WRAPPER  command prefix, e.g. "valgrind --error-exitcode=99 ..."
+#   SLUICE_WRAPPER  command prefix, e.g. "valgrind --error-exitcode=99 ...",
+#                   or "env ASAN_OPTIONS=exitcode=99 ..." for a sanitizer
+#                   build (make sanitize): any sanitizer report in sluice's
+#                   log fails the case, whatever the exit status
 #   E2E_LOG_LEVEL   sluice's --log-level (default info)
 #   E2E_KEEP=1      keep the work directory (logs) even when all passed
 #   E2E_ALLOW_MISSING=1  a peer that is not installed skips its cases
@@ -404,6 +407,8 @@ start_sluice() {
 	if ! pid_alive "$SLUICE_PID" || ! sluice_ready; then
 		stop_pid "$SLUICE_PID" 1
 		SLUICE_ERR="sluice exited during start-up (exit $STOP_RC)"
+		sanitizer_report "$SLUICE_LOG" &&
+			SLUICE_ERR="$SLUICE_ERR with a sanitizer report"
 		SLUICE_PID=
 		return 1
 	fi
@@ -427,12 +432,18 @@ stop_sluice() {
 		stop_pid "$pid"
 		SLUICE_RC=$STOP_RC
 		SLUICE_ERR="sluice had already exited (exit $SLUICE_RC)"
+		sanitizer_report "$SLUICE_LOG" &&
+			SLUICE_ERR="$SLUICE_ERR with a sanitizer report"
 		return 1
 	fi
 	stop_pid "$pid" "$SLUICE_STOP_TIMEOUT"
 	SLUICE_RC=$STOP_RC
 	if [ "$STOP_KILLED" = 1 ]; then
 		SLUICE_ERR="sluice still running ${SLUICE_STOP_TIMEOUT}s after SIGTERM (killed)"
+		return 1
+	fi
+	if sanitizer_report "$SLUICE_LOG"; then
+		SLUICE_ERR="sanitizer report (exit $SLUICE_RC; see $SLUICE_LOG)"
 		return 1
 	fi
 	if [ "$SLUICE_RC" = 99 ] && [ -n "$SLUICE_WRAPPER" ]; then
@@ -492,11 +503,25 @@ summary() {
 	say "$1$N_PASS passed, $N_FAIL failed, $N_SKIP skipped"
 }
 
-# show_wrapper_errors FILE: the first error report of valgrind (or the
-# like) in FILE, and its summary line.
+# sanitizer_report FILE: FILE holds a report of AddressSanitizer,
+# LeakSanitizer or UndefinedBehaviorSanitizer.
+SANITIZER_RE='^==[0-9]+==ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: |^SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)'
+sanitizer_report() {
+	[ -n "$1" ] && [ -s "$1" ] && grep -qE "$SANITIZER_RE" "$1"
+}
+
+# show_wrapper_errors FILE: the first error report of valgrind or a
+# sanitizer in FILE, and its summary line.
 show_wrapper_errors() {
 	[ -s "$1" ] || return 0
 	say "    --- first error reported in $1"
+	if sanitizer_report "$1"; then
+		# from the first report to its SUMMARY line, at most 30 lines
+		awk -v re="$SANITIZER_RE" '$0 ~ re { on = 1 }
+			on { print; if (++n >= 30 || /^SUMMARY: /) exit }' "$1" |
+			sed 's/^/    | /'
+		return 0
+	fi
 	awk '/^==[0-9]+== (Invalid|Syscall param|Conditional jump|Use of uninit|Mismatched|Source and destination|Argument|.* definitely lost)/ { on = 1 }
 		on && /^==[0-9]+== *$/ { exit }
 		on { print; if (++n >= 25) exit }' "$1" | sed 's/^/    | /'
@@ -556,6 +581,10 @@ run_case() {
 	if [ -n "$SLUICE_PID" ] && ! stop_sluice && [ $rc -eq 0 ]; then
 		rc=1 CASE_WHY="at stop: $SLUICE_ERR"
 	fi
+	# a case that stopped sluice itself: its last log must be clean too
+	if [ $rc -eq 0 ] && sanitizer_report "$SLUICE_LOG"; then
+		rc=1 CASE_WHY="sanitizer report in $SLUICE_LOG"
+	fi
 	if [ $rc -eq 1 ] && [ -n "$SLUICE_RC" ] && [ "$SLUICE_RC" != 0 ]; then
 		CASE_WHY="$CASE_WHY (sluice exit $SLUICE_RC)"
 	fi
@@ -564,7 +593,8 @@ run_case() {
 	2) skip "$name" "$CASE_WHY" ;;
 	*)
 		fail "$name" "${CASE_WHY:-failed}"
-		if [ "$SLUICE_RC" = 99 ] && [ -n "$SLUICE_WRAPPER" ]; then
+		if { [ "$SLUICE_RC" = 99 ] && [ -n "$SLUICE_WRAPPER" ]; } ||
+			sanitizer_report "$SLUICE_LOG"; then
 			show_wrapper_errors "$SLUICE_LOG"
 		elif [ -n "$SLUICE_LOG" ]; then
 			show_log "$SLUICE_LOG" 20
