@@ -108,13 +108,17 @@ log_limit_pass(struct log_limit *l, unsigned long *suppressed)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	if (ts.tv_sec < l->until) {
+	if (ts.tv_sec >= l->until) {
+		l->until = ts.tv_sec + LOG_LIMIT_INTERVAL;
+		l->burst = 0;
+	}
+	if (l->burst >= LOG_LIMIT_BURST) {
 		l->suppressed++;
 		return false;
 	}
+	l->burst++;
 	*suppressed = l->suppressed;
 	l->suppressed = 0;
-	l->until = ts.tv_sec + LOG_LIMIT_INTERVAL;
 	return true;
 }
 

@@ -39,15 +39,17 @@ void fatalx(const char *fmt, ...)
 
 /*
  * Rate limiting for messages that can repeat per flow or per packet: at
- * most one line per limiter per LOG_LIMIT_INTERVAL seconds; the next line
- * after a quiet spell says how many were suppressed.  A limiter is usually
+ * most LOG_LIMIT_BURST lines per limiter per LOG_LIMIT_INTERVAL seconds;
+ * the next line that goes out says how many were suppressed meanwhile.  A limiter is usually
  * a static at the call site (one per reason); log_limit_key() hands out
  * one of a small set by reason text, for messages whose reason varies.
  */
 #define LOG_LIMIT_INTERVAL	10
+#define LOG_LIMIT_BURST		5
 
 struct log_limit {
-	long		until;		/* CLOCK_MONOTONIC seconds */
+	long		until;		/* end of this interval, monotonic s */
+	unsigned	burst;		/* lines out in this interval */
 	unsigned long	suppressed;
 };
 
