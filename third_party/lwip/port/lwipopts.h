@@ -20,8 +20,14 @@
 #define TCP_TMR_INTERVAL		100
 
 /* ---- memory: static heap and pools ------------------------------------ */
+/* the sanitizer build overrides these two with -D...=1 (malloc everything,
+ * so ASan sees each pcb, segment and pbuf) */
+#ifndef MEM_LIBC_MALLOC
 #define MEM_LIBC_MALLOC			0
+#endif
+#ifndef MEMP_MEM_MALLOC
 #define MEMP_MEM_MALLOC			0
+#endif
 #define MEM_ALIGNMENT			8
 /* tcp_write() copies into PBUF_RAM segments carved from this heap; it is
  * .bss, so pages are only resident once used */
@@ -100,7 +106,17 @@
 #define LWIP_TCP_KEEPALIVE		1
 #define TCP_MAXRTX			8
 #define TCP_SYNMAXRTX			4
+/* TIME-WAIT lasts 2 * TCP_MSL ms; lwIP's default, overridable with -D */
+#ifndef TCP_MSL
+#define TCP_MSL				60000UL
+#endif
 #define LWIP_TCP_PCB_NUM_EXT_ARGS	0
+
+/* ---- hooks (src/lwip_hooks.c, declared in arch/cc.h) -------------------- */
+/* RFC 6528 initial sequence numbers: clock + SipHash(4-tuple, secret) */
+#define LWIP_HOOK_TCP_ISN		sluice_lwip_tcp_isn
+/* the key of the pcb lookup hash (patch 0005), from getrandom() */
+#define TCP_PCB_HASH_SEED()		sluice_lwip_hash_seed()
 
 /* ---- statistics: counters for dropped and bad packets ------------------- */
 #define LWIP_STATS			1
