@@ -28,7 +28,8 @@ FUZZ_OPT     := -g -O1
 # The normal flags with the optimisation level replaced; the sanitizer
 # coverage hooks go into everything, libFuzzer's main only into the targets.
 # SLUICE_LWIP_ASSERT_ABORT: a failed lwIP assertion aborts (arch/cc.h),
-# where the production build logs, counts and goes on.
+# where the production build logs, counts and goes on.  TCP_PCB_HASH_CHECK:
+# every pcb lookup by hash (lwIP patch 0005) is checked against a scan.
 FUZZ_CFLAGS_OURS = $(filter-out -O%,$(CFLAGS_OURS)) $(FUZZ_OPT) \
                    -fsanitize=fuzzer-no-link $(FUZZ_SAN) -DSLUICE_LWIP_ASSERT_ABORT
 # lwIP computes &NULL->member in its ip_2_ip6()-style macros and tests the
@@ -36,7 +37,7 @@ FUZZ_CFLAGS_OURS = $(filter-out -O%,$(CFLAGS_OURS)) $(FUZZ_OPT) \
 # null check stops on it.  A real NULL load or store still dies under ASan.
 FUZZ_CFLAGS_LWIP = $(filter-out -O%,$(CFLAGS_LWIP)) $(FUZZ_OPT) \
                    -fsanitize=fuzzer-no-link $(FUZZ_SAN) -fno-sanitize=null \
-                   -DSLUICE_LWIP_ASSERT_ABORT
+                   -DSLUICE_LWIP_ASSERT_ABORT -DTCP_PCB_HASH_CHECK=1
 FUZZ_LDFLAGS     = -fsanitize=fuzzer $(FUZZ_SAN)
 
 FUZZ_LWIP_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/lwip/%.o,$(LWIP_FILES))
