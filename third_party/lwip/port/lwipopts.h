@@ -110,7 +110,11 @@
 #ifndef TCP_MSL
 #define TCP_MSL				60000UL
 #endif
-#define LWIP_TCP_PCB_NUM_EXT_ARGS	0
+/* one slot: src/stack.c keeps the client's SYN MSS there (TSO size) */
+#define LWIP_TCP_PCB_NUM_EXT_ARGS	1
+/* netif->hints points at the sending pcb while tcp_output_segment runs,
+ * so the TUN output knows which pcb a segment is from (no ARP here) */
+#define LWIP_NETIF_HWADDRHINT		1
 
 /* ---- hooks (src/lwip_hooks.c, declared in arch/cc.h) -------------------- */
 /* RFC 6528 initial sequence numbers: clock + SipHash(4-tuple, secret) */
