@@ -28,12 +28,14 @@ Both sides hash what they send and receive.  The server records
 "sent N SHA recv N SHA" in DIR/ID when it is done (recv counts the bytes
 after the first line); the client prints one line
 
-  sent N SHA recv N SHA RECV_END UP_END
+  sent N SHA recv N SHA RECV_END UP_END PREFIX
 
 RECV_END is how the answer ended: "eof" (a FIN), "reset" or "timeout";
 UP_END how the upload did: "done" (all sent and write shut), "reset" (a
 RST or EPIPE cut it short), "stalled" (the tunnel neither took the rest nor
 refused it before the time bound).  sent counts the bytes the kernel took.
+The server's bytes are pseudo-random from ID: PREFIX says whether what
+the client got is (a prefix of) them, "prefix-ok" or "prefix-bad".
 The client exits 0 when it could connect at all.  Every wait is bounded by
 TIMEOUT seconds (client) or the socket timeout (server, 120 s).
 """
@@ -42,6 +44,7 @@ import argparse
 import fcntl
 import hashlib
 import os
+import random
 import socket
 import struct
 import sys
@@ -61,19 +64,33 @@ def now():
     return time.monotonic()
 
 
-class Sent:
-    """Random bytes sent in chunks, hashed; pause seconds between chunks."""
+def stream(seed, size):
+    """The bytes the server sends for seed: pseudo-random, so the client
+    can check that what it got is a prefix of them."""
+    rng = random.Random(seed)
+    left = size
+    while left > 0:
+        d = rng.randbytes(min(CHUNK, left))
+        left -= len(d)
+        yield d
 
-    def __init__(self):
+
+class Sent:
+    """Bytes sent in chunks, hashed; pause seconds between chunks.  Random
+    bytes, or those of stream(seed) when a seed is given."""
+
+    def __init__(self, seed=None):
         self.n = 0
         self.h = hashlib.sha256()
         self.err = None
+        self.seed = seed
 
     def send(self, sock, size, pause=0.0, deadline=None):
         left = size
+        gen = stream(self.seed, size) if self.seed is not None else None
         try:
             while left > 0:
-                d = os.urandom(min(CHUNK, left))
+                d = next(gen) if gen else os.urandom(min(CHUNK, left))
                 sock.sendall(d)
                 self.h.update(d)
                 self.n += len(d)
@@ -92,12 +109,15 @@ class Sent:
 
 
 class Recv:
-    """Bytes read to EOF (or error), hashed; optional slow reading."""
+    """Bytes read to EOF (or error), hashed; optional slow reading; checked
+    against want (bytes), when given, as far as they came."""
 
-    def __init__(self, first=b""):
+    def __init__(self, first=b"", want=None):
         self.n = len(first)
         self.h = hashlib.sha256(first)
         self.end = None
+        self.want = want
+        self.prefix_ok = True
 
     def read(self, sock, chunk=1 << 18, pause=0.0, deadline=None):
         try:
@@ -107,6 +127,9 @@ class Recv:
                     self.end = "eof"
                     return True
                 self.h.update(d)
+                if self.want is not None and \
+                        self.want[self.n:self.n + len(d)] != d:
+                    self.prefix_ok = False
                 self.n += len(d)
                 if deadline is not None and now() > deadline:
                     self.end = "timeout"
@@ -185,7 +208,7 @@ def serve(conn):
     down = int(words[3])
     if not 0 <= down <= MAX_SIZE:
         return
-    sent, recv = Sent(), Recv(rest)
+    sent, recv = Sent("down:" + ident), Recv(rest)
     if order == "client-first":
         recv.read(conn)
         sent.send(conn, down)
@@ -284,7 +307,8 @@ def client(argv):
         return 1
     s.settimeout(timeout)
     head = ("%s %s %d %d\n" % (order, ident, up, down)).encode()
-    sent, recv = Sent(), Recv()
+    sent = Sent()
+    recv = Recv(want=b"".join(stream("down:" + ident, down)))
     try:
         s.sendall(head)
     except OSError as e:
@@ -316,8 +340,9 @@ def client(argv):
     else:
         up_end = "error-%s" % type(sent.err).__name__
     s.close()
-    print("sent %s recv %s %s %s" % (sent.line(), recv.line(), recv.end,
-                                     up_end))
+    print("sent %s recv %s %s %s %s" % (
+        sent.line(), recv.line(), recv.end, up_end,
+        "prefix-ok" if recv.prefix_ok else "prefix-bad"))
     return 0
 
 
