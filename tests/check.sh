@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # check.sh - `make check`: the unit tests (binaries given as arguments, run
-# by tests/run-unit.sh), then the end-to-end tests (tests/e2e/run.sh, which
-# need root for network namespaces).  Sums both and prints one closing line
-# "N passed, N failed, N skipped"; exits non-zero when anything failed.
+# by tests/run-unit.sh), fetch.sh's mirror detection, the end-to-end suites
+# in tests/e2e (root: network namespaces) with ./sluice, the fuzzers
+# briefly, then the e2e, TLS, close-order and fault suites again with the
+# sanitizer build (build-asan/sluice: make sanitize), and the e2e suite
+# under valgrind.  Sums all and prints one closing line "N passed, N failed,
+# N skipped"; exits non-zero when anything failed.
+#
+# Environment: CHECK_NO_VALGRIND=1, CHECK_NO_SANITIZE=1, CHECK_NO_FUZZ=1
+# leave those parts out (counted as skipped); FUZZ_SECONDS (default 5);
+# SLUICE_ASAN (default build-asan/sluice); E2E_ALLOW_MISSING=1 lets a
+# missing peer or tool skip instead of fail (see tests/e2e/lib.sh).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+T0=$(date +%s)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "check.sh: must run as root: the end-to-end tests create network" >&2
@@ -14,6 +24,18 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 passed=0 failed=0 skipped=0
+
+# missing WHAT: a tool that a part needs is not installed: a failure (as
+# in CI), or a skip with E2E_ALLOW_MISSING=1.
+missing() {
+	if [ "${E2E_ALLOW_MISSING:-0}" = 1 ]; then
+		echo "check: $1 not installed: skipped"
+		skipped=$((skipped + 1))
+	else
+		echo "check: $1 not installed (make deps): failed"
+		failed=$((failed + 1))
+	fi
+}
 
 # count LINE: add a "N passed, N failed[, N skipped]" line to the totals.
 count() {
@@ -27,11 +49,13 @@ count() {
 # run_part NAME CMD...: run CMD with its output shown as it comes; take its
 # last summary line into the totals (a crash without one counts as a failure).
 run_part() {
-	local name=$1 log rc line
+	local name=$1 log rc line t0
 	shift
 	log=$(mktemp)
+	t0=$(date +%s)
 	"$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
+	echo "check: $name took $(($(date +%s) - t0)) s"
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	rm -f "$log"
 	if [ -z "$line" ]; then
@@ -47,40 +71,77 @@ run_part() {
 	fi
 }
 
+# e2e_suites LABEL: run.sh, close.sh, tls.sh and (when there) fault.sh with
+# the current SLUICE and SLUICE_WRAPPER.
+e2e_suites() {
+	local label=$1 part
+	for part in run close tls fault; do
+		[ -f "$here/e2e/$part.sh" ] || continue
+		echo "== end-to-end tests: $part.sh$label"
+		run_part "e2e-$part$label" bash "$here/e2e/$part.sh"
+	done
+}
+
 echo "== unit tests"
 if [ $# -gt 0 ]; then
 	run_part unit "$here/run-unit.sh" "$@"
 else
 	echo "unit: no unit test binaries given"
 fi
-echo "== end-to-end tests"
-run_part e2e "$here/e2e/run.sh"
-# the same suite with sluice under valgrind: no memory error, no leak
-if command -v valgrind >/dev/null 2>&1 && [ -z "${CHECK_NO_VALGRIND:-}" ]; then
-	echo "== end-to-end tests under valgrind"
-	SLUICE_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
-	    run_part e2e-valgrind "$here/e2e/run.sh"
-else
-	echo "check: valgrind not installed: e2e-valgrind skipped"
-	skipped=$((skipped + 1))
-fi
-# the fuzzers, briefly: replays the crash reproducers (lwIP bugs we patch)
-# and fuzzes every parser and the packet path for a few seconds each
-if command -v clang >/dev/null 2>&1 && [ -z "${CHECK_NO_FUZZ:-}" ]; then
-	echo "== fuzz targets (${FUZZ_SECONDS:-5} s each)"
-	run_part fuzz make -s -C "$here/.." fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
-else
-	echo "check: clang not installed: fuzz skipped"
-	skipped=$((skipped + 1))
-fi
-# further suites: TLS and HTTP upstreams, the --perf self-benchmark
-for part in tls perf; do
+echo "== fetch.sh mirror detection"
+run_part fetch bash "$here/fetch-test.sh"
+
+e2e_suites ""
+for part in gateway perf; do
 	if [ -f "$here/e2e/$part.sh" ]; then
-		echo "== end-to-end tests: $part"
+		echo "== end-to-end tests: $part.sh"
 		run_part "e2e-$part" bash "$here/e2e/$part.sh"
 	fi
 done
 
+# the fuzzers, briefly: replays the crash reproducers (lwIP bugs we patch)
+# and fuzzes every parser and the packet path for a few seconds each
+if [ -n "${CHECK_NO_FUZZ:-}" ]; then
+	echo "check: CHECK_NO_FUZZ set: fuzz skipped"
+	skipped=$((skipped + 1))
+elif command -v clang >/dev/null 2>&1; then
+	echo "== fuzz targets (${FUZZ_SECONDS:-5} s each)"
+	run_part fuzz make -s -C "$root" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
+else
+	missing clang
+fi
+
+# The sanitizer build (ASan + UBSan, lwIP's memory on malloc, 0.5 s
+# TCP_MSL): any report is fatal (exit 99) and lands in sluice's log, where
+# lib.sh finds it.  The wrapper only sets the options; being a wrapper, it
+# also gives the suites their longer time bounds and smaller loads.
+SLUICE_ASAN=${SLUICE_ASAN:-$root/build-asan/sluice}
+ASAN_ENV="env ASAN_OPTIONS=exitcode=99:halt_on_error=1:abort_on_error=0:detect_leaks=1:handle_abort=1:print_summary=1"
+ASAN_ENV="$ASAN_ENV UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99"
+if [ -n "${CHECK_NO_SANITIZE:-}" ]; then
+	echo "check: CHECK_NO_SANITIZE set: sanitizer runs skipped"
+	skipped=$((skipped + 1))
+elif [ ! -x "$SLUICE_ASAN" ]; then
+	echo "check: no sanitizer build at $SLUICE_ASAN (make sanitize): failed"
+	failed=$((failed + 1))
+else
+	SLUICE=$SLUICE_ASAN SLUICE_WRAPPER=$ASAN_ENV e2e_suites " (asan)"
+fi
+
+# the e2e suite with sluice under valgrind: no memory error, no leak, with
+# lwIP's static pools as shipped (which ASan cannot see into)
+if [ -n "${CHECK_NO_VALGRIND:-}" ]; then
+	echo "check: CHECK_NO_VALGRIND set: e2e-valgrind skipped"
+	skipped=$((skipped + 1))
+elif command -v valgrind >/dev/null 2>&1; then
+	echo "== end-to-end tests under valgrind"
+	SLUICE_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	    run_part e2e-valgrind "$here/e2e/run.sh"
+else
+	missing valgrind
+fi
+
+echo "check: all took $(($(date +%s) - T0)) s"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
