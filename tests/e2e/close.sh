@@ -15,10 +15,10 @@
 #   server_first   the server answers and shuts write at once, then reads
 #                  to EOF while the client is still uploading (in chunks)
 #   both           both send everything and shut write at once
-#   server_slow    the server answers, shuts write and reads slowly, so
-#                  sluice holds client data after both FINs (with the
-#                  sanitizer build's 0.5 s TCP_MSL the client's pcb leaves
-#                  TIME_WAIT meanwhile)
+#   server_slow    the server answers, shuts write and reads slowly (1 MiB
+#                  up at 160 KB/s), so sluice holds client data for over a
+#                  second after both FINs (with the sanitizer build's 0.5 s
+#                  TCP_MSL lwIP frees the client's pcb in TIME_WAIT meanwhile)
 #   early          the server reads 64 KiB, answers 256 KiB and shuts write,
 #                  then discards the rest of the upload (an HTTP 413)
 #   early_rst      the same, but the server closes with the upload unread
@@ -48,6 +48,7 @@ CLOSER_PY=$E2E_LIB_DIR/closer.py
 PROXY_NAME=proxy.test
 PORT_TLS=1443 PORT_CLOSER=7100
 UP_SIZE=$((2 << 20)) DOWN_SIZE=$((2 << 20)) EARLY_SIZE=$((256 << 10))
+SLOW_UP_SIZE=$((1 << 20))	# read at 160 KB/s: the last 256 KiB take 1.6 s
 XFER_TIMEOUT=30
 TF=1	# time factor
 [ -n "$SLUICE_WRAPPER" ] && TF=4
@@ -241,11 +242,11 @@ healthy() {
 # order_case plain|tls ORDER [HOST]: one close order, UP_SIZE up and
 # DOWN_SIZE (EARLY_SIZE for the early orders) down.
 order_case() {
-	local via=$1 order=$2 host=${3:-$DST_V4} down=$DOWN_SIZE
-	case $order in early*) down=$EARLY_SIZE ;; esac
+	local via=$1 order=$2 host=${3:-$DST_V4} down=$DOWN_SIZE up=$UP_SIZE
+	case $order in early*) down=$EARLY_SIZE ;; server-slow) up=$SLOW_UP_SIZE ;; esac
 	VIA=$via
 	sluice_via "$via" || return
-	UP=$UP_SIZE
+	UP=$up
 	exchange "$host" "$order" "$CASE" "$UP" "$down" || return 1
 	say "    # client: $CLI_OUT"
 	if [ "$order" = early-rst ]; then

@@ -16,8 +16,8 @@ when, and who closes first, is ORDER:
                 shut write.
   both          both send everything and shut write at once, each reading
                 to EOF meanwhile.
-  server-slow   server: send, shut write, then read slowly (32 KiB every
-                50 ms), so that sluice still holds client data after both
+  server-slow   server: send, shut write, then read slowly (16 KiB every
+                100 ms), so that sluice still holds client data after both
                 FINs.  client: send all at once, shut write, read to EOF.
   early         server: read 64 KiB, send DOWN (the "413" answer), shut
                 write, then read and discard to EOF.  client as in both.
@@ -222,7 +222,7 @@ def serve(conn):
     elif order == "server-slow":
         sent.send(conn, down)
         shut_wr(conn)
-        recv.read(conn, chunk=32 * 1024, pause=0.05)
+        recv.read(conn, chunk=16 * 1024, pause=0.1)
         record(ident, sent, recv)
     else:  # early, early-rst: answer after the first 64 KiB
         while recv.n < 64 * 1024:
