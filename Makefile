@@ -150,7 +150,8 @@ $(CORE_LIB): $(CORE_OBJS)
 
 $(SLUICE_BIN): $(BUILD)/src/main.o $(CORE_LIB) $(LWIP_LIB)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(BASEFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(BASEFLAGS) $(LDFLAGS) -o $@ $(BUILD)/src/main.o \
+	    -Wl,--start-group $(CORE_LIB) $(LWIP_LIB) -Wl,--end-group $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB) $(LWIP_LIB)
 	@mkdir -p $(dir $@)

@@ -194,7 +194,7 @@ main_log_stats(const struct main_ctx *ctx)
 	    "(%llu over max_flows, %llu over memory, %llu loops), %llu bytes "
 	    "up, %llu down, %zu KiB buffered; tun rx %llu packets (%llu "
 	    "dropped), tx %llu (%llu dropped); lwip dropped %llu ip, %llu "
-	    "tcp, heap %u%%, segments %u%%",
+	    "tcp, %llu assertions, heap %u%%, segments %u%%",
 	    fs.active, (unsigned long long)fs.accepted,
 	    (unsigned long long)fs.refused, (unsigned long long)fs.over_limit,
 	    (unsigned long long)fs.over_memory, (unsigned long long)fs.loops,
@@ -203,7 +203,8 @@ main_log_stats(const struct main_ctx *ctx)
 	    (unsigned long long)ss.rx_packets, (unsigned long long)ss.rx_dropped,
 	    (unsigned long long)ss.tx_packets, (unsigned long long)ss.tx_dropped,
 	    (unsigned long long)ss.ip_dropped,
-	    (unsigned long long)ss.tcp_dropped, ss.heap_used_pct,
+	    (unsigned long long)ss.tcp_dropped,
+	    (unsigned long long)ss.lwip_asserts, ss.heap_used_pct,
 	    ss.seg_used_pct);
 }
 

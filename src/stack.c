@@ -31,6 +31,7 @@
 #include "lwip/timeouts.h"
 
 #include "log.h"
+#include "lwip_hooks.h"
 #include "stack.h"
 
 #define STACK_RX_BATCH	64
@@ -94,13 +95,6 @@ sluice_lwip_diag(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_debug("lwip: %s", buf);
-}
-
-void
-sluice_lwip_assert(const char *msg, const char *file, int line)
-{
-	log_errorx("lwip: assertion \"%s\" failed at %s:%d", msg, file, line);
-	abort();
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -859,6 +853,7 @@ stack_get_stats(const struct stack *s, struct stack_stats *st)
 	*st = s->st;
 	st->ip_dropped = (uint64_t)lwip_stats.ip.drop + lwip_stats.ip6.drop;
 	st->tcp_dropped = lwip_stats.tcp.drop;
+	st->lwip_asserts = lwip_hooks_assert_count();
 #if MEM_STATS
 	st->heap_used_pct = lwip_stats.mem.avail == 0 ? 0 :
 	    (unsigned)((uint64_t)lwip_stats.mem.used * 100 / lwip_stats.mem.avail);

@@ -19,9 +19,6 @@
 
 void	sluice_lwip_diag(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
-/* the old abort-always hook, still defined by src/stack.c; unused */
-void	sluice_lwip_assert(const char *msg, const char *file, int line)
-	    __attribute__((noreturn));
 
 /* src/lwip_hooks.c */
 struct ip_addr;
@@ -33,15 +30,6 @@ uint32_t sluice_lwip_hash_seed(void);
 uint32_t sluice_lwip_tcp_isn(const struct ip_addr *local_ip,
 	    uint16_t local_port, const struct ip_addr *remote_ip,
 	    uint16_t remote_port);
-
-/*
- * The link of ./sluice lists libsluice.a before liblwip.a without
- * --start-group, so nothing would pull lwip_hooks.o out of libsluice.a for
- * lwIP.  This reference, in every object that includes lwIP's headers
- * (src/stack.o among them), does.
- */
-static void (*const sluice_lwip_hooks_ref)(const char *, const char *, int)
-    __attribute__((used)) = sluice_lwip_assert_failed;
 
 #define LWIP_PLATFORM_DIAG(x)	do { sluice_lwip_diag x; } while (0)
 /*
