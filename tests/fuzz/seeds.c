@@ -14,6 +14,7 @@
 /* fuzz_packet.c's options and record header bits */
 #define OPT_TUN		0x01
 #define OPT_NO_CHECK	0x02
+#define OPT_RELAY	0x04
 #define FIX_CSUM	0x0800
 #define REL_ACK		0x1000
 #define RELEASE		0x2000
@@ -25,6 +26,37 @@
 #define TH_RST	0x04
 #define TH_PSH	0x08
 #define TH_ACK	0x10
+
+/* fuzz_packet.c's relay mode: the configuration byte and the ops */
+#define CFG_HOLD	0x01
+#define CFG_ECHO	0x02
+#define CFG_BUF64K	0x04
+#define CFG_BUF256K	0x08
+#define CFG_FEW_FLOWS	0x10
+#define OP_SYN		0x00
+#define OP_SEG		0x10
+#define OP_RAW		0x20
+#define OP_LOOP		0x30
+#define OP_TMR		0x40
+#define OP_SEND		0x50
+#define OP_CTL		0x60
+#define OP_REPLY	0x70
+#define OP_AUTOACK	0x80
+#define OP_TIMERS	0x90
+#define SYN_V6		0x04
+#define SYN_NEW		0x08
+#define SEG_DELTA	0x04
+#define SEG_NOADV	0x08
+#define SEND_X16	0x04
+#define CTL_SHUT	0x00
+#define CTL_CLOSE	0x04
+#define CTL_RESET	0x08
+#define CTL_PAUSE	0x0c
+#define REPLY_REFUSE	0x04
+#define AUTOACK_ON	0x04
+#define SYNOPT_MSS	0x01
+#define SYNOPT_SACK	0x02
+#define SYNOPT_WS	0x04
 
 static const char *seeds_dir;
 
@@ -347,6 +379,207 @@ seeds_packets(void)
 	seeds_write(T, "ping", in.b, in.len);
 }
 
+/* ---- relay mode ------------------------------------------------------------ */
+
+static void
+op(struct input *in, unsigned b)
+{
+	in->b[in->len++] = (uint8_t)b;
+}
+
+static void
+op16(struct input *in, unsigned v)
+{
+	put16(in->b + in->len, v);
+	in->len += 2;
+}
+
+/* A relay input: options, configuration. */
+static void
+rstart(struct input *in, uint8_t cfg)
+{
+	start(in, OPT_RELAY);
+	op(in, cfg);
+}
+
+/* SYN on connection c with MSS 1460, SACK and window scale 7. */
+static void
+rsyn(struct input *in, unsigned c, unsigned flags, unsigned wnd)
+{
+	op(in, OP_SYN | flags | c);
+	op(in, SYNOPT_MSS | SYNOPT_SACK | SYNOPT_WS | 7 << 4);
+	op16(in, wnd);
+	op16(in, 1460);
+}
+
+static void
+rseg(struct input *in, unsigned c, unsigned flags, unsigned wnd,
+    unsigned len)
+{
+	op(in, OP_SEG | c);
+	op(in, flags);
+	op16(in, wnd);
+	op16(in, len);
+}
+
+static void
+rloop(struct input *in, unsigned turns)
+{
+	while (turns > 0) {
+		unsigned n = turns > 64 ? 64 : turns;
+
+		op(in, OP_LOOP | ((n + 3) / 4 - 1));
+		turns -= n;
+	}
+}
+
+static void
+rsend(struct input *in, unsigned c, unsigned n)
+{
+	op(in, OP_SEND | c);
+	op16(in, n);
+}
+
+static void
+rautoack(struct input *in, unsigned c, unsigned wnd)
+{
+	op(in, OP_AUTOACK | AUTOACK_ON | c);
+	op16(in, wnd);
+}
+
+/* Open connection c (IPv6 with SYN_V6) and ack the SYN-ACK; client
+ * segments then announce 512 << 7 = 64 KiB. */
+static void
+ropen(struct input *in, unsigned c, unsigned v6)
+{
+	rsyn(in, c, v6, 65535);
+	rloop(in, 16);			/* dial, SOCKS5, SYN-ACK */
+	rseg(in, c, TH_ACK, 512, 0);
+}
+
+/* Open, data both ways; the close is up to the caller. */
+static void
+rsession(struct input *in, unsigned c, unsigned v6)
+{
+	ropen(in, c, v6);
+	rseg(in, c, TH_ACK | TH_PSH, 512, 100);
+	rloop(in, 8);
+	rautoack(in, c, 512);
+	rsend(in, c, 5000);
+	rloop(in, 16);
+}
+
+static void
+seeds_relay(void)
+{
+	const char *T = "fuzz_packet";
+	struct input in;
+
+	/* client FIN first, then the server's */
+	rstart(&in, CFG_ECHO);
+	rsession(&in, 0, 0);
+	rseg(&in, 0, TH_ACK | TH_FIN, 512, 0);
+	rloop(&in, 8);
+	op(&in, OP_CTL | CTL_SHUT | 0);
+	rloop(&in, 8);
+	op(&in, OP_TMR | 3);
+	seeds_write(T, "relay-client-fin", in.b, in.len);
+
+	/* the server's FIN first (IPv6), then the client's */
+	rstart(&in, CFG_ECHO);
+	rsession(&in, 1, SYN_V6);
+	op(&in, OP_CTL | CTL_SHUT | 1);
+	rloop(&in, 8);
+	rseg(&in, 1, TH_ACK | TH_PSH, 512, 300);
+	rloop(&in, 8);
+	rseg(&in, 1, TH_ACK | TH_FIN, 512, 0);
+	rloop(&in, 8);
+	op(&in, OP_TMR | 3);
+	seeds_write(T, "relay-server-fin", in.b, in.len);
+
+	/* both at once, data in flight both ways */
+	rstart(&in, CFG_ECHO | CFG_BUF64K);
+	rsession(&in, 2, 0);
+	rsend(&in, 2, 20000);
+	rseg(&in, 2, TH_ACK | TH_PSH | TH_FIN, 512, 1000);
+	op(&in, OP_CTL | CTL_SHUT | 2);
+	rloop(&in, 32);
+	op(&in, OP_TMR | 7);
+	rloop(&in, 8);
+	seeds_write(T, "relay-both-fin", in.b, in.len);
+
+	/* RST from the client while the server sends */
+	rstart(&in, 0);
+	rsession(&in, 0, 0);
+	rsend(&in, 0, 60000);
+	rloop(&in, 4);
+	rseg(&in, 0, TH_RST, 0, 0);
+	rloop(&in, 16);
+	seeds_write(T, "relay-client-rst", in.b, in.len);
+
+	/* RST from the server while the client sends (server paused) */
+	rstart(&in, CFG_ECHO);
+	rsession(&in, 3, SYN_V6);
+	op(&in, OP_CTL | CTL_PAUSE | 3);
+	rseg(&in, 3, TH_ACK | TH_PSH, 512, 1400);
+	rseg(&in, 3, TH_ACK | TH_PSH, 512, 1400);
+	rloop(&in, 8);
+	op(&in, OP_CTL | CTL_RESET | 3);
+	rloop(&in, 16);
+	seeds_write(T, "relay-server-rst", in.b, in.len);
+
+	/* the server closes after a burst; the client's window goes 0, then
+	 * opens; two flows, one held then refused, one held then answered */
+	rstart(&in, CFG_HOLD | CFG_FEW_FLOWS);
+	rsyn(&in, 0, 0, 65535);
+	rsyn(&in, 1, 0, 65535);
+	rloop(&in, 16);
+	op(&in, OP_REPLY | REPLY_REFUSE | 1);
+	op(&in, OP_REPLY | 0);
+	rloop(&in, 16);
+	rseg(&in, 0, TH_ACK, 0, 0);
+	rsend(&in, 0, 3000);
+	op(&in, OP_CTL | CTL_CLOSE | 0);
+	rloop(&in, 8);
+	op(&in, OP_TMR | 15);
+	rautoack(&in, 0, 8);
+	rseg(&in, 0, TH_ACK, 8, 0);
+	op(&in, OP_TMR | 15);
+	rloop(&in, 8);
+	seeds_write(T, "relay-hold-window", in.b, in.len);
+
+	/*
+	 * The tcp_write assertion "inconsistent oversize vs. space": the
+	 * client's SYN and ACK announce window 0 (no window scaling), so
+	 * lwIP's mss_local is its full MSS.  The server sends 3000 bytes,
+	 * then more than the pcb's send buffer (flow_buffer, 16k) holds;
+	 * libevent reads 4096 at a time, so the write that fills the buffer
+	 * is short of what the relay holds and carries TCP_WRITE_FLAG_MORE,
+	 * leaving an oversized tail segment.  An ACK announces window 20
+	 * (mss_local drops to 10); the persist timer sends 20 bytes, their
+	 * ACK frees room, and the relay's next tcp_write() finds oversize >
+	 * space (lwIP patch 0004 fixes it).
+	 */
+	rstart(&in, 0);
+	op(&in, OP_SYN | 0);
+	op(&in, SYNOPT_MSS);
+	op16(&in, 0);
+	op16(&in, 1460);
+	rloop(&in, 16);
+	rseg(&in, 0, TH_ACK, 0, 0);
+	rsend(&in, 0, 3000);
+	rloop(&in, 8);
+	rsend(&in, 0, 0xffff);
+	rloop(&in, 64);
+	rseg(&in, 0, TH_ACK, 20, 0);
+	rautoack(&in, 0, 20);
+	op(&in, OP_TMR | 15);
+	rsend(&in, 0, 3000);
+	rloop(&in, 16);
+	op(&in, OP_TMR | 15);
+	seeds_write(T, "relay-window-0-20", in.b, in.len);
+}
+
 /* ---- text targets -------------------------------------------------------- */
 
 static void
@@ -463,5 +696,6 @@ main(int argc, char **argv)
 	seeds_url();
 	seeds_config();
 	seeds_packets();
+	seeds_relay();
 	return 0;
 }
