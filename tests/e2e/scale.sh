@@ -13,7 +13,8 @@
 #                 download: the healthy flow keeps >= 50% of its solo
 #                 throughput (measured in the same run, both printed), new
 #                 flows are still accepted, and sluice's RSS stays under
-#                 64 MiB + 300 * 3 * flow_buffer.
+#                 64 MiB + 300 * 3 * flow_buffer, and sluice does not spin
+#                 (< 20% of a core) while nothing can move.
 #
 # Prints "ok NAME", "FAIL NAME: why" or "skip NAME: why" per case, figures
 # as "    # ..." lines, then "scale: N passed, N failed, N skipped".  Exit
@@ -106,6 +107,10 @@ dl_gbps() {
 
 pid_gone() { ! pid_alive "$1"; }
 
+# cpu_ticks PID: user + system clock ticks the process has used.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+HZ=$(getconf CLK_TCK)
+
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
 # sluice_stats: ask for a stats line (SIGUSR1) and print it; bounded.
@@ -171,7 +176,7 @@ case_flows_10k() {
 
 case_stalled_300() {
 	need HAVE_DANTE HAVE_LOAD || return
-	local solo busy direct0 direct1 r bound rss max=0 res cpid out page st
+	local solo busy direct0 direct1 r bound c0 c1 cpu rss max=0 res cpid out page st
 	bound=$((RSS_BASE_KIB + STALLED * 3 * FLOW_BUFFER_K))
 	sluice_up --upstream "$UP_DANTE" --flow-buffer "${FLOW_BUFFER_K}k" || return 1
 	solo=$(dl_gbps) direct0=$(dl_gbps --socks "$U_V4,$PORT_DANTE")
@@ -184,6 +189,11 @@ case_stalled_300() {
 	wait_for $((60 * TF)) test -s "$WORK/peak"
 	res=$(cat "$WORK/peak" 2>/dev/null)
 	sleep 2	# let every stalled flow fill whatever buffers it can
+	# nothing can move now: sluice must sleep, not spin
+	c0=$(cpu_ticks "$SLUICE_PID")
+	sleep 2
+	c1=$(cpu_ticks "$SLUICE_PID")
+	cpu=$(((${c1:-0} - ${c0:-0}) * 100 / (2 * HZ)))
 	page=$(tcurl -sS --max-time $((10 * TF)) "http://$DST_V4/" 2>&1)
 	rss=$(vmrss_kib "$SLUICE_PID")
 	max=${rss:-0}
@@ -199,11 +209,16 @@ case_stalled_300() {
 	say "    # healthy download through sluice: solo $solo Gbit/s, beside $STALLED stalled flows $busy Gbit/s: $r of solo (want >= 50%)"
 	say "    # the same from ns t straight to danted (no sluice, for reference): solo $direct0 Gbit/s, beside the stalled $direct1 Gbit/s"
 	say "    # sluice VmRSS with $STALLED stalled: $((max / 1024)) MiB ($max KiB); bound 64 MiB + $STALLED * 3 * ${FLOW_BUFFER_K} KiB = $((bound / 1024)) MiB"
+	say "    # sluice CPU with only the stalled flows open: $cpu% of a core (want < 20%)"
 	say "    # stalled clients: ${res:-never all started}; ${st#*stats: }"
 	still_running || return 1
 	[ "$res" = "stalled $STALLED failed 0" ] || why "stalled clients: ${res:-none} ($out)" || return 1
 	case $page in *"hello from ns u"*) ;;
 	*) why "a new flow beside the stalled ones failed: $page"; return 1 ;; esac
+	if [ -z "$SLUICE_WRAPPER" ] && [ "$cpu" -ge 20 ]; then
+		why "sluice spins at $cpu% of a core while every flow is stalled"
+		return 1
+	fi
 	[ "$solo" != n/a ] || why "the solo download failed" || return 1
 	[ "$busy" != n/a ] || why "the download beside the stalled flows failed" || return 1
 	awk -v a="$busy" -v b="$solo" 'BEGIN { exit !(a >= 0.5 * b) }' ||
