@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # HAVE_* are read through ${!v} in need()
 # fault.sh - sluice when things go wrong around it, with real peers in
 # network namespaces of their own (see lib.sh for the topology).  Needs root.
 #
@@ -105,7 +106,7 @@ sluice_up_nofile() {
 }
 
 pid_gone() { ! pid_alive "$1"; }
-fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 fds_settled() { [ "$(fd_count "$1")" -le "$2" ]; }
 # cpu_ticks PID: user + system clock ticks the process has used.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
@@ -179,7 +180,7 @@ case_tun_deleted() {
 		stop_pid "$pid" 2 KILL
 		SLUICE_RC=$STOP_RC
 		why "still running $((EXIT_LIMIT_MS + 1000)) ms after its TUN device was deleted" \
-			"(CPU $(((${c1:-0} - ${c0:-0}))) ticks in the last second, $(getconf CLK_TCK)/s is one core)"
+			"(CPU $((${c1:-0} - ${c0:-0})) ticks in the last second, $(getconf CLK_TCK)/s is one core)"
 		return 1
 	fi
 	el=$(($(now_ms) - t0))
@@ -261,10 +262,10 @@ case_proxy_routed_into_tun() {
 	page_ok 10 || why "after the loop route was removed: $PAGE_ERR"
 }
 
-case_garbage_flood() {
-	need HAVE_DANTE || return
-	local cpid st0 st1 d0 d1 fl rc got n
-	sluice_up --upstream "$UP_DANTE" || return 1
+# flood_round OFFLOAD: one transfer under a flood, --tun-offload OFFLOAD.
+flood_round() {
+	local off=$1 cpid st0 st1 d0 d1 fl rc got n
+	sluice_up --upstream "$UP_DANTE" --tun-offload "$off" || return 1
 	st0=$(sluice_stats)
 	rm -f "$WORK/dl.bin"
 	tcurl -sS --limit-rate "$BIG_RATE" --connect-timeout $((15 * TF)) \
@@ -284,17 +285,26 @@ case_garbage_flood() {
 	got=$(sha256sum <"$WORK/dl.bin" 2>/dev/null | cut -d' ' -f1)
 	n=$(stat -c %s "$WORK/dl.bin" 2>/dev/null)
 	rm -f "$WORK/dl.bin"
-	say "    # flood: $fl; sluice input drops ${d0:-?} -> ${d1:-?}"
+	say "    # --tun-offload $off: flood: $fl; sluice input drops ${d0:-?} -> ${d1:-?}"
 	say "    # ${st1#*stats: }"
 	case $fl in "sent "*) ;; *) why "the flood did not run: $fl"; return 1 ;; esac
-	[ "${fl#sent }" != "0 "* ] || why "no packet of the flood was sent: $fl" || return 1
+	case $fl in "sent 0 "*) why "no packet of the flood was sent: $fl"; return 1 ;; esac
 	[ "$rc" = 0 ] || why "transfer under the flood: curl exit $rc: $(head -c 200 "$WORK/curl.err")" || return 1
 	[ "$got" = "$BIG_SHA" ] || why "transfer under the flood: sha256 differs (${n:-0} of $BIG_SIZE bytes)" ||
 		return 1
 	[ -n "$d0" ] && [ -n "$d1" ] || why "no stats line after SIGUSR1" || return 1
 	[ $((d1 - d0)) -ge 1000 ] || why "drop counters rose by $((d1 - d0)) only ($fl)" || return 1
 	page_ok $((10 * TF)) || why "new flow after the flood: $PAGE_ERR" || return 1
-	still_running
+	still_running || return 1
+	stop_sluice || why "at stop: $SLUICE_ERR"
+}
+
+case_garbage_flood() {
+	need HAVE_DANTE || return
+	local off
+	for off in yes no; do
+		flood_round "$off" || { CASE_WHY="--tun-offload $off: $CASE_WHY"; return 1; }
+	done
 }
 
 case_fd_limit_3000() {

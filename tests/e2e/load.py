@@ -24,7 +24,7 @@ every client prints one result line and exits 0 when it went as planned.
   flood IFACE PACKETS SECONDS [--seed N]
         write at most PACKETS malformed, random and hostile packets (bad
         lengths, checksums, options, fragments, SYNs to random ports) into
-        the TUN device IFACE through a packet socket, for at most SECONDS.
+        the TUN device IFACE through a packet socket, spread over SECONDS.
         Prints "sent N errors E S".
 """
 
@@ -471,9 +471,14 @@ def flood_main(a):
     t0 = now()
     sent = errors = 0
     i = 0
+    rate = a.packets / a.seconds  # spread the flood over the whole time
     while sent + errors < a.packets and now() - t0 < a.seconds:
         p, proto = pool[i % len(pool)]
         i += 1
+        if i % 256 == 0:
+            ahead = i / rate - (now() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
         try:
             s.sendto(p, (a.iface, proto))
             sent += 1

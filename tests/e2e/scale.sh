@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # HAVE_* are read through ${!v} in need()
 # scale.sh - sluice under many flows, with real peers in network namespaces
 # of their own (see lib.sh for the topology).  Needs root.  About 1-2 min.
 #
@@ -111,7 +112,7 @@ pid_gone() { ! pid_alive "$1"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 HZ=$(getconf CLK_TCK)
 
-fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # sluice_stats: ask for a stats line (SIGUSR1) and print it; bounded.
 sluice_stats() {
