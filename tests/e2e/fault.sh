@@ -89,8 +89,17 @@ CASE_WHY='' CASE=''
 WRAPPER0=$SLUICE_WRAPPER
 
 # sluice_up ARGS...: start sluice for the current case, or fail the case.
+# A case that starts sluice more than once sets LOG_SFX to keep every log.
+LOG_SFX=
 sluice_up() {
-	start_sluice "sluice-$CASE" "$@" || why "start: $SLUICE_ERR"
+	start_sluice "sluice-$CASE$LOG_SFX" "$@" || why "start: $SLUICE_ERR"
+}
+
+# log_clean: no sanitizer report in the current sluice log (lib.sh checks
+# only the last log of a case; call this before starting another).
+log_clean() {
+	declare -F sanitizer_report >/dev/null || return 0
+	! sanitizer_report "$SLUICE_LOG" || why "sanitizer report in $SLUICE_LOG"
 }
 
 # sluice_up_nofile SOFT HARD ARGS...: the same under a NOFILE limit of
@@ -214,6 +223,7 @@ ptun_run() {
 	stop_pid "$pid" "$SLUICE_STOP_TIMEOUT"
 	SLUICE_RC=$STOP_RC
 	[ "$STOP_KILLED" = 0 ] || why "--tun-offload $off: still running after SIGTERM" || return 1
+	log_clean || return 1
 	[ "$STOP_RC" = 0 ] || why "--tun-offload $off: exit $STOP_RC after SIGTERM" || return 1
 	ip -n "$NS_T" link show "$PTUN" >/dev/null 2>&1 ||
 		why "sluice deleted the persistent device $PTUN it did not create" || return 1
@@ -227,8 +237,10 @@ case_persistent_offload_switch() {
 		ip -n "$NS_T" tuntap add mode tun name "$PTUN" ||
 			why "cannot create a persistent TUN device" || return 1
 		for off in $order; do
+			LOG_SFX="-${order% *}-$off"
 			ptun_run "$off" || break
 		done
+		LOG_SFX=
 		ip -n "$NS_T" tuntap del mode tun name "$PTUN" 2>/dev/null
 		[ -z "$CASE_WHY" ] || return 1
 	done
@@ -303,8 +315,10 @@ case_garbage_flood() {
 	need HAVE_DANTE || return
 	local off
 	for off in yes no; do
-		flood_round "$off" || { CASE_WHY="--tun-offload $off: $CASE_WHY"; return 1; }
+		LOG_SFX=-$off
+		flood_round "$off" || { LOG_SFX=; CASE_WHY="--tun-offload $off: $CASE_WHY"; return 1; }
 	done
+	LOG_SFX=
 }
 
 case_fd_limit_3000() {
