@@ -85,14 +85,15 @@ struct flow {
 	enum flow_down		 down;
 	struct tcp_pcb		*pcb;		/* NULL once detached or gone */
 	bool			 pcb_aborted;	/* we tcp_abort()ed it */
+	bool			 read_paused;	/* upstream input at flow_buffer */
 	struct bufferevent	*bev;		/* upstream, after the dial */
 	struct upstream_dial	*dial;
 	struct evbuffer_cb_entry *out_cb;	/* upstream output accounting */
-	struct evbuffer_cb_entry *in_cb;	/* upstream input accounting */
 	struct event		*idle_ev;
 	struct timespec		 last_active;
 
 	size_t			 held;		/* bytes in our buffers */
+	size_t			 held_in;	/* of which upstream input */
 	uint64_t		 bytes_up;
 	uint64_t		 bytes_down;
 	char			 desc[112];	/* "src -> dst" */
@@ -184,6 +185,21 @@ flow_held(struct flow *f, size_t added, size_t deleted)
 	f->held -= deleted;
 	f->fl->held += added;
 	f->fl->held -= deleted;
+}
+
+/*
+ * The upstream's input is now len bytes.  Sampled where the relay looks
+ * at it anyway (every read and every move to the client), which is
+ * cheaper than an evbuffer callback on every read and drain.
+ */
+static void
+flow_held_in(struct flow *f, size_t len)
+{
+	if (len > f->held_in)
+		flow_held(f, len - f->held_in, 0);
+	else
+		flow_held(f, 0, f->held_in - len);
+	f->held_in = len;
 }
 
 /* ---- client side (lwIP callbacks) ------------------------------------- */
@@ -315,6 +331,23 @@ flow_to_client(struct flow *f)
 		f->fl->st.bytes_down += n;
 		wrote = true;
 	}
+	/*
+	 * Read from the upstream only while the input is below flow_buffer.
+	 * libevent's own high watermark would do, but libevent >= 2.1.11
+	 * re-runs the read callback on every loop turn while the input sits
+	 * at the mark (a busy loop for every stalled client); the sent and
+	 * poll callbacks resume reading as the client takes data.
+	 */
+	flow_held_in(f, len);
+	if (len >= f->fl->lim.flow_buffer) {
+		if (!f->read_paused) {
+			bufferevent_disable(f->bev, EV_READ);
+			f->read_paused = true;
+		}
+	} else if (f->read_paused && f->down == DOWN_OPEN) {
+		bufferevent_enable(f->bev, EV_READ);
+		f->read_paused = false;
+	}
 	if (len == 0 && f->down == DOWN_EOF &&
 	    tcp_shutdown(f->pcb, 0, 1) == ERR_OK) {
 		f->down = DOWN_DONE;
@@ -346,6 +379,11 @@ flow_bev_write_cb(struct bufferevent *bev, void *arg)
 	flow_step(f);
 }
 
+/*
+ * EOF or an error from the upstream.  Its callbacks are deferred, so one
+ * call may carry both (EOF from reading, then a reset from writing): an
+ * error wins, since the upstream is gone and took what we still had for it.
+ */
 static void
 flow_bev_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -355,13 +393,6 @@ flow_bev_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (f->state != FLOW_RELAY)
 		return;
-	if (what & BEV_EVENT_EOF) {
-		if (f->down == DOWN_OPEN)
-			f->down = DOWN_EOF;
-		flow_touch(f);
-		flow_to_client(f);
-		return;
-	}
 	if (what & BEV_EVENT_ERROR) {
 		int e = EVUTIL_SOCKET_ERROR();
 
@@ -369,9 +400,17 @@ flow_bev_event_cb(struct bufferevent *bev, short what, void *arg)
 			snprintf(reason, sizeof(reason), "upstream: %s",
 			    tls_why);
 		else
-			snprintf(reason, sizeof(reason), "upstream: %s",
-			    e ? evutil_socket_error_to_string(e) : "error");
+			snprintf(reason, sizeof(reason), "upstream: %s%s",
+			    e ? evutil_socket_error_to_string(e) : "error",
+			    (what & BEV_EVENT_WRITING) ? " (writing)" : "");
 		flow_close(f, reason, LOG_LEVEL_INFO, true);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		if (f->down == DOWN_OPEN)
+			f->down = DOWN_EOF;
+		flow_touch(f);
+		flow_to_client(f);
 	}
 }
 
@@ -402,15 +441,6 @@ flow_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	}
 	if (info->orig_size + info->n_added == info->n_deleted)
 		flow_step(f);
-}
-
-/* The upstream's input changed: only accounting. */
-static void
-flow_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	(void)buf;
-	flow_held(arg, info->n_added, info->n_deleted);
 }
 
 static void
@@ -460,10 +490,8 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 	/* libevent moves 16k per syscall by default: too little at Gbps */
 	bufferevent_set_max_single_read(bev, FLOW_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(bev, FLOW_MAX_SINGLE_IO);
-	flow_held(f, evbuffer_get_length(bufferevent_get_input(bev)), 0);
 	f->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), flow_out_cb, f);
-	f->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), flow_in_cb, f);
-	if (f->out_cb == NULL || f->in_cb == NULL) {
+	if (f->out_cb == NULL) {
 		flow_close(f, "out of memory", LOG_LEVEL_WARN, true);
 		return;
 	}
@@ -623,14 +651,12 @@ flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 		if (f->out_cb != NULL)
 			evbuffer_remove_cb_entry(bufferevent_get_output(f->bev),
 			    f->out_cb);
-		if (f->in_cb != NULL)
-			evbuffer_remove_cb_entry(bufferevent_get_input(f->bev),
-			    f->in_cb);
 		bufferevent_free(f->bev);
 		f->bev = NULL;
-		f->out_cb = f->in_cb = NULL;
+		f->out_cb = NULL;
 	}
 	flow_held(f, 0, f->held);
+	f->held_in = 0;
 	TAILQ_REMOVE(&fl->live, f, entry);
 	TAILQ_INSERT_TAIL(&fl->dead, f, entry);
 	fl->st.active--;

@@ -80,7 +80,8 @@ void		 stack_set_fatal_cb(struct stack *s, stack_fatal_cb cb, void *arg);
  *
  * Fit a new pcb (from the SYN hook) to the link and to the flow's budget:
  * the receive window is `buffer' (capped at what the pcb can announce),
- * the send buffer is `buffer' and its segment queue is bounded to match;
+ * the send buffer is twice `buffer' (what is in flight counts too) and its
+ * segment queue is bounded to match;
  * with offloads lwIP builds segments of up to 64 KiB that the kernel cuts
  * at the client's own MSS (the one in its SYN) or the TUN's, the smaller.
  */

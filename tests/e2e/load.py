@@ -192,10 +192,22 @@ async def hold_main(a):
 
 
 async def stall_one(host, port, size, sem, deadline):
+    # a small receive buffer (no autotuning) so that the window closes
+    # soon after the client stops reading, as for a stuck application;
+    # autotuned, each would first soak up megabytes
+    s = socket.socket(family(host), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    s.setblocking(False)
     async with sem:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=1 << 16),
-            max(1, deadline - now()))
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().sock_connect(s, (host, port)),
+                max(1, deadline - now()))
+            reader, writer = await asyncio.open_connection(sock=s,
+                                                           limit=1 << 16)
+        except BaseException:
+            s.close()
+            raise
     try:
         writer.write(b"SEND %d\n" % size)
         await writer.drain()

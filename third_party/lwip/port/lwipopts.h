@@ -19,18 +19,22 @@
 #define LWIP_TIMERS			1
 #define TCP_TMR_INTERVAL		100
 
-/* ---- memory: static heap and pools ------------------------------------ */
-/* the sanitizer build overrides these two with -D...=1 (malloc everything,
- * so ASan sees each pcb, segment and pbuf) */
+/* ---- memory: the libc's heap, static pools ---------------------------- */
+/* lwIP's own heap is first fit over one list: with a few hundred flows
+ * holding data each allocation walked thousands of blocks (a stalled set
+ * of flows kept a core busy).  The libc's malloc does not; MEM_SIZE stays
+ * the budget src/stack.c holds lwIP's heap use to (MEM_STATS counts it).
+ * The sanitizer build also sets MEMP_MEM_MALLOC=1 (malloc everything, so
+ * ASan sees each pcb, segment and pbuf). */
 #ifndef MEM_LIBC_MALLOC
-#define MEM_LIBC_MALLOC			0
+#define MEM_LIBC_MALLOC			1
 #endif
 #ifndef MEMP_MEM_MALLOC
 #define MEMP_MEM_MALLOC			0
 #endif
 #define MEM_ALIGNMENT			8
-/* tcp_write() copies into PBUF_RAM segments carved from this heap; it is
- * .bss, so pages are only resident once used */
+/* tcp_write() copies into PBUF_RAM segments from the heap; this is the
+ * most sluice lets lwIP hold (new flows are refused past 7/8 of it) */
 #define MEM_SIZE			(256 * 1024 * 1024)
 #define MEMP_NUM_PBUF			4096
 #define MEMP_NUM_TCP_PCB		16384
