@@ -23,8 +23,24 @@
 #                  then discards the rest of the upload (an HTTP 413)
 #   early_rst      the same, but the server closes with the upload unread
 #                  (RST): only the whole answer or a reset may arrive
+#   client_fin_server_eof
+#                  the client sends 768 KiB, less than sluice's window
+#                  (--flow-buffer 1m here), and shuts write at once; the
+#                  server reads nothing until sluice has acknowledged that
+#                  FIN, then answers 16 KiB, shuts write and reads to EOF
+#                  0.5 s later.  With 16 KiB kernel buffers for the case's
+#                  new sockets (whatever CLOSE_SMALL_BUFFERS says), most of
+#                  the upload still waits in sluice when its FIN to the
+#                  client (CLOSE_WAIT -> LAST_ACK) is acknowledged and lwIP
+#                  frees the pcb (err callback, ERR_CLSD): all of it must
+#                  still arrive, with no reset on either side (42af94e
+#                  reset the upstream and dropped it).  The path's own
+#                  buffers (the listeners' 64 KiB sockets, dante's,
+#                  stunnel's) hold up to about 200 KiB: below the default
+#                  256 KiB window as little as 10 KiB would stay in sluice
 #
-# Every case: sha256 and length of both directions as each end saw them,
+# Every case: sha256 and length of both directions as each end saw them
+# (and client_fin_server_eof: no reset seen by the server either),
 # sluice still running and serving a new flow afterwards, no "closed:" log
 # line without a reason, and a clean exit.  Kernel socket buffers in both
 # namespaces are kept small (CLOSE_SMALL_BUFFERS=0 to keep the defaults),
@@ -49,6 +65,8 @@ PROXY_NAME=proxy.test
 PORT_TLS=1443 PORT_CLOSER=7100
 UP_SIZE=$((2 << 20)) DOWN_SIZE=$((2 << 20)) EARLY_SIZE=$((256 << 10))
 SLOW_UP_SIZE=$((1 << 20))	# read at 160 KB/s: the last 256 KiB take 1.6 s
+# client_fin_server_eof: sluice's window, the upload below it, the answer
+FIN_WINDOW=1m FIN_UP_SIZE=$((768 << 10)) FIN_DOWN_SIZE=$((16 << 10))
 XFER_TIMEOUT=30
 TF=1	# time factor
 [ -n "$SLUICE_WRAPPER" ] && TF=4
@@ -97,9 +115,29 @@ start_closer() {
 
 # small_buffers NS: at most 128 KiB of socket buffer per direction and
 # socket in our namespace NS (its own sysctls: the host's are untouched).
-small_buffers() {
-	ip netns exec "$1" sysctl -qw net.ipv4.tcp_rmem="4096 65536 131072" \
-		net.ipv4.tcp_wmem="4096 65536 131072" >/dev/null
+small_buffers() { set_buffers "$1" "4096 65536 131072"; }
+
+# set_buffers NS "MIN DEFAULT MAX": tcp_rmem and tcp_wmem in our NS.
+set_buffers() {
+	ip netns exec "$1" sysctl -qw net.ipv4.tcp_rmem="$2" \
+		net.ipv4.tcp_wmem="$2" >/dev/null
+}
+
+# tiny_buffers / restore_buffers: 16 KiB per socket and direction in both
+# namespaces for new sockets (the listeners keep theirs), and back.
+SAVED_RMEM_T='' SAVED_WMEM_T='' SAVED_RMEM_U='' SAVED_WMEM_U=''
+tiny_buffers() {
+	SAVED_RMEM_T=$(nst sysctl -n net.ipv4.tcp_rmem)
+	SAVED_WMEM_T=$(nst sysctl -n net.ipv4.tcp_wmem)
+	SAVED_RMEM_U=$(nsu sysctl -n net.ipv4.tcp_rmem)
+	SAVED_WMEM_U=$(nsu sysctl -n net.ipv4.tcp_wmem)
+	set_buffers "$NS_T" "4096 16384 16384" && set_buffers "$NS_U" "4096 16384 16384"
+}
+restore_buffers() {
+	[ -n "$SAVED_RMEM_T" ] || return 0
+	nst sysctl -qw net.ipv4.tcp_rmem="$SAVED_RMEM_T" net.ipv4.tcp_wmem="$SAVED_WMEM_T" >/dev/null
+	nsu sysctl -qw net.ipv4.tcp_rmem="$SAVED_RMEM_U" net.ipv4.tcp_wmem="$SAVED_WMEM_U" >/dev/null
+	SAVED_RMEM_T=''
 }
 
 HAVE_DANTE=0 HAVE_STUNNEL=0 HAVE_CLOSER=0
@@ -140,19 +178,20 @@ CASE_WHY='' CASE='' VIA=''
 UP_PLAIN=socks5://$U_V4:$PORT_DANTE
 UP_TLS=socks5+tls://$U_V4:$PORT_TLS
 
-# sluice_via plain|tls: start sluice for the current case through dante,
-# directly or through stunnel.
+# sluice_via plain|tls [ARGS...]: start sluice for the current case
+# through dante, directly or through stunnel, with ARGS added.
 sluice_via() {
-	local peers=HAVE_DANTE
-	[ "$1" = tls ] && peers="HAVE_DANTE HAVE_STUNNEL"
+	local via=$1 peers=HAVE_DANTE
+	shift
+	[ "$via" = tls ] && peers="HAVE_DANTE HAVE_STUNNEL"
 	# shellcheck disable=SC2086
 	need HAVE_CLOSER $peers || return
-	if [ "$1" = tls ]; then
+	if [ "$via" = tls ]; then
 		start_sluice "sluice-$CASE" --connect-timeout 5s --upstream "$UP_TLS" \
-			--ca-file "$CERTS/ca.crt" --server-name "$PROXY_NAME" ||
+			--ca-file "$CERTS/ca.crt" --server-name "$PROXY_NAME" "$@" ||
 			why "start: $SLUICE_ERR"
 	else
-		start_sluice "sluice-$CASE" --connect-timeout 5s --upstream "$UP_PLAIN" ||
+		start_sluice "sluice-$CASE" --connect-timeout 5s --upstream "$UP_PLAIN" "$@" ||
 			why "start: $SLUICE_ERR"
 	fi
 }
@@ -164,22 +203,23 @@ n_stunnel_closed() { grep -c 'Connection closed: ' "$WORK/stunnel.log" 2>/dev/nu
 stunnel_closed_more() { [ "$(n_stunnel_closed)" -gt "$1" ]; }
 
 # exchange HOST ORDER ID UP DOWN: run closer.py's client; CLI_* are the
-# client's view (sent/received length and sha256, how the answer ended),
+# client's view (sent/received length and sha256, how the answer ended;
+# CLI_FIN whether its FIN was acknowledged, in client_fin_server_eof),
 # SRV_* the server's, once it has recorded them (up to the time bound).
 exchange() {
 	local host=$1 order=$2 id=$3 up=$4 down=$5 t=$((XFER_TIMEOUT * TF)) out w n0 l
-	rm -f "$WORK/closer/$id"
+	rm -f "$WORK/closer/$id" "$WORK/closer/$id.fin"
 	n0=$(n_stunnel_closed) STUNNEL_LINE='' STUNNEL_TO_TLS=''
 	out=$(nst timeout -k 2 $((t + 10)) "$PY" "$CLOSER_PY" client "$host" \
-		"$PORT_CLOSER" "$order" "$id" "$up" "$down" "$t" 2>&1)
+		"$PORT_CLOSER" "$order" "$id" "$up" "$down" "$t" "$WORK/closer" 2>&1)
 	CLI_OUT=$out
 	# shellcheck disable=SC2034
-	read -r w CLI_SENT_N CLI_SENT_SHA w CLI_RECV_N CLI_RECV_SHA CLI_END CLI_UP CLI_PREFIX w <<<"$out"
+	read -r w CLI_SENT_N CLI_SENT_SHA w CLI_RECV_N CLI_RECV_SHA CLI_END CLI_UP CLI_PREFIX CLI_FIN w <<<"$out"
 	[ "${out%% *}" = sent ] || why "$order: client: ${out:-no output}" || return 1
 	# the server may still be reading (server_slow): wait for its record
 	wait_for "$t" server_done "$id"
 	SRV_OUT=$(cat "$WORK/closer/$id" 2>/dev/null)
-	read -r w SRV_SENT_N SRV_SENT_SHA w SRV_RECV_N SRV_RECV_SHA w <<<"$SRV_OUT"
+	read -r w SRV_SENT_N SRV_SENT_SHA w SRV_RECV_N SRV_RECV_SHA SRV_END w <<<"$SRV_OUT"
 	[ -n "$SRV_OUT" ] || why "$order: the server recorded nothing in ${t}s (client: $out)" || return 1
 	# through stunnel: its account of this connection (the only one
 	# since n0), to tell its own losses from sluice's
@@ -243,9 +283,16 @@ healthy() {
 # DOWN_SIZE (EARLY_SIZE for the early orders) down.
 order_case() {
 	local via=$1 order=$2 host=${3:-$DST_V4} down=$DOWN_SIZE up=$UP_SIZE
-	case $order in early*) down=$EARLY_SIZE ;; server-slow) up=$SLOW_UP_SIZE ;; esac
+	local args=()
+	case $order in
+	early*) down=$EARLY_SIZE ;;
+	server-slow) up=$SLOW_UP_SIZE ;;
+	client-fin-server-eof)
+		up=$FIN_UP_SIZE down=$FIN_DOWN_SIZE args=(--flow-buffer "$FIN_WINDOW")
+		;;
+	esac
 	VIA=$via
-	sluice_via "$via" || return
+	sluice_via "$via" "${args[@]}" || return
 	UP=$up
 	exchange "$host" "$order" "$CASE" "$UP" "$down" || return 1
 	say "    # client: $CLI_OUT"
@@ -266,12 +313,23 @@ order_case() {
 			return 1 ;;
 		*) why "answer ended by $CLI_END, upload $CLI_UP: want the whole answer or a reset"; return 1 ;;
 		esac
+	elif [ "$order" = client-fin-server-eof ]; then
+		say "    # server: $SRV_OUT"
+		# the premise: sluice had the whole upload and the FIN before
+		# the server's EOF
+		[ "$CLI_FIN" = fin-acked ] ||
+			why "the client's FIN was not acknowledged within 10 s ($CLI_OUT)" || return 1
+		[ "$SRV_END" = eof ] ||
+			why "the server's read of the upload ended by $SRV_END after $SRV_RECV_N of $CLI_SENT_N bytes" ||
+			return 1
+		intact "$order" || return 1
 	else
 		intact "$order" || return 1
 	fi
 	# server_slow: let a pcb in TIME_WAIT expire (0.5 s TCP_MSL in the
 	# sanitizer build) while sluice is still alive to trip over it
 	[ "$order" = server-slow ] && sleep 2
+	restore_buffers
 	healthy
 }
 
@@ -282,6 +340,22 @@ for via in plain tls; do
 		eval "case_${via}_${order//-/_}() { order_case $via $order; }"
 	done
 done
+# client_fin_server_eof: tiny kernel buffers on the path, so that most of
+# the upload waits in sluice itself
+fin_case() {
+	local rc
+	if ! tiny_buffers; then
+		restore_buffers
+		why "cannot set tcp_rmem/tcp_wmem in the namespaces"
+		return
+	fi
+	order_case "$1" client-fin-server-eof
+	rc=$?
+	restore_buffers
+	return $rc
+}
+case_plain_client_fin_server_eof() { fin_case plain; }
+case_tls_client_fin_server_eof() { fin_case tls; }
 case_plain_server_first_ipv6() { order_case plain server-first "$DST_V6"; }
 case_tls_server_first_ipv6() { order_case tls server-first "$DST_V6"; }
 
@@ -289,7 +363,8 @@ case_tls_server_first_ipv6() { order_case tls server-first "$DST_V6"; }
 
 CASES=
 for via in plain tls; do
-	for order in client_first server_first both server_slow early early_rst; do
+	for order in client_first server_first both server_slow early early_rst \
+		client_fin_server_eof; do
 		CASES="$CASES ${via}_$order"
 	done
 	CASES="$CASES ${via}_server_first_ipv6"

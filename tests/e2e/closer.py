@@ -2,7 +2,7 @@
 """closer.py - both ends of sluice's close-order tests (tests/e2e/close.sh).
 
   closer.py server [--dir DIR] [--ready FILE] [--lifetime S] -l ADDR,PORT ...
-  closer.py client HOST PORT ORDER ID UP DOWN TIMEOUT
+  closer.py client HOST PORT ORDER ID UP DOWN TIMEOUT [DIR]
 
 The client connects (through the tunnel), sends one line "ORDER ID UP DOWN"
 and then UP random bytes; the server sends DOWN random bytes.  Who sends
@@ -23,10 +23,21 @@ when, and who closes first, is ORDER:
                 write, then read and discard to EOF.  client as in both.
   early-rst     the same, but the server closes at once after its answer,
                 with the upload unread: the kernel sends a RST.
+  client-fin-server-eof
+                client: send all (less than sluice's window) and shut write
+                at once; when its FIN is acknowledged (FIN_WAIT2: sluice's
+                stack has the whole upload and the FIN), create DIR/ID.fin;
+                read to EOF.  server: read nothing until DIR/ID.fin exists
+                (so the upload backs up into sluice), then send DOWN (a
+                small answer), shut write, wait 0.5 s and read to EOF.
+                Sluice must pass the upstream's EOF on as a FIN and still
+                deliver the upload it holds when the client acknowledges
+                that FIN.
 
 Both sides hash what they send and receive.  The server records
-"sent N SHA recv N SHA" in DIR/ID when it is done (recv counts the bytes
-after the first line); the client prints one line
+"sent N SHA recv N SHA RECV_END" in DIR/ID when it is done (recv counts
+the bytes after the first line; RECV_END as below, "-" when it did not
+read to the end); the client prints one line
 
   sent N SHA recv N SHA RECV_END UP_END PREFIX
 
@@ -34,6 +45,9 @@ RECV_END is how the answer ended: "eof" (a FIN), "reset" or "timeout";
 UP_END how the upload did: "done" (all sent and write shut), "reset" (a
 RST or EPIPE cut it short), "stalled" (the tunnel neither took the rest nor
 refused it before the time bound).  sent counts the bytes the kernel took.
+In client-fin-server-eof the line ends with one more word: "fin-acked MS"
+(the FIN was acknowledged MS ms after the upload began) or "fin-unacked"
+(not within FIN_WAIT seconds; DIR/ID.fin is created anyway).
 The server's bytes are pseudo-random from ID: PREFIX says whether what
 the client got is (a prefix of) them, "prefix-ok" or "prefix-bad".
 The client exits 0 when it could connect at all.  Every wait is bounded by
@@ -52,11 +66,13 @@ import threading
 import time
 
 CHUNK = 64 * 1024
+FIN_WAIT = 10  # client-fin-server-eof: bound on waiting for the FIN's ACK
+TCP_FIN_WAIT2, TCP_TIME_WAIT = 5, 6  # tcp_info.tcpi_state
 SIOCOUTQ = 0x5411  # unsent bytes in the send queue (TIOCOUTQ)
 SERVER_TIMEOUT = 120
 MAX_SIZE = 1 << 30
 ORDERS = ("client-first", "server-first", "both", "server-slow", "early",
-          "early-rst")
+          "early-rst", "client-fin-server-eof")
 results_dir = "."
 
 
@@ -169,7 +185,8 @@ def record(ident, sent, recv):
         return
     path = os.path.join(results_dir, ident)
     with open(path + ".tmp", "w") as f:
-        f.write("sent %s recv %s\n" % (sent.line(), recv.line()))
+        f.write("sent %s recv %s %s\n" % (sent.line(), recv.line(),
+                                            recv.end or "-"))
     os.rename(path + ".tmp", path)
 
 
@@ -184,6 +201,28 @@ def wait_outq_empty(conn, limit):
             return
         if left == 0:
             return
+        time.sleep(0.01)
+
+
+def fin_acked(sock):
+    """Our FIN is acknowledged: the socket is in FIN_WAIT2 (or later)."""
+    try:
+        st = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    except OSError:
+        return False
+    return st in (TCP_FIN_WAIT2, TCP_TIME_WAIT)
+
+
+def signal_path(ident):
+    if not ident or "/" in ident or ident.startswith("."):
+        return None
+    return os.path.join(results_dir, ident + ".fin")
+
+
+def wait_path(path, limit):
+    """Wait up to limit seconds until path exists."""
+    end = now() + limit
+    while path and now() < end and not os.path.exists(path):
         time.sleep(0.01)
 
 
@@ -223,6 +262,15 @@ def serve(conn):
         sent.send(conn, down)
         shut_wr(conn)
         recv.read(conn, chunk=16 * 1024, pause=0.1)
+        record(ident, sent, recv)
+    elif order == "client-fin-server-eof":
+        # the upload stays unread until sluice has it all, and the FIN
+        wait_path(signal_path(ident), FIN_WAIT + 5)
+        sent.send(conn, down)
+        shut_wr(conn)
+        # sluice forwards our EOF and the client acknowledges it first
+        time.sleep(0.5)
+        recv.read(conn)
         record(ident, sent, recv)
     else:  # early, early-rst: answer after the first 64 KiB
         while recv.n < 64 * 1024:
@@ -292,8 +340,11 @@ def server(argv):
 # ---- client ------------------------------------------------------------------
 
 def client(argv):
-    if len(argv) != 7 or argv[2] not in ORDERS:
+    global results_dir
+    if len(argv) not in (7, 8) or argv[2] not in ORDERS:
         sys.exit(__doc__)
+    if len(argv) == 8:
+        results_dir = argv[7]
     host, port, order, ident = argv[0], int(argv[1]), argv[2], argv[3]
     up, down, timeout = int(argv[4]), int(argv[5]), float(argv[6])
     deadline = now() + timeout
@@ -320,8 +371,23 @@ def client(argv):
         if sent.send(s, up, pause=pause, deadline=deadline):
             shut_wr(s)
 
+    fin = ""
     if order == "client-first":
         upload()
+        recv.read(s, deadline=deadline)
+        stalled = False
+    elif order == "client-fin-server-eof":
+        t0 = now()
+        upload()
+        end = min(deadline, now() + FIN_WAIT)
+        while not fin_acked(s) and now() < end:
+            time.sleep(0.005)
+        fin = " fin-acked %d" % ((now() - t0) * 1000) if fin_acked(s) \
+            else " fin-unacked"
+        path = signal_path(ident)
+        if path:
+            with open(path, "w"):
+                pass
         recv.read(s, deadline=deadline)
         stalled = False
     else:
@@ -340,9 +406,9 @@ def client(argv):
     else:
         up_end = "error-%s" % type(sent.err).__name__
     s.close()
-    print("sent %s recv %s %s %s %s" % (
+    print("sent %s recv %s %s %s %s%s" % (
         sent.line(), recv.line(), recv.end, up_end,
-        "prefix-ok" if recv.prefix_ok else "prefix-bad"))
+        "prefix-ok" if recv.prefix_ok else "prefix-bad", fin))
     return 0
 
 
