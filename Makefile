@@ -165,7 +165,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(CORE_LIB) $(LWIP_LIB)
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(BENCH_BINS:=.d)
 
-# libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20]
+# libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=600]
 -include fuzz.mk
 
 # ---- set-up, tests, demo, benchmarks --------------------------------------

@@ -92,7 +92,7 @@ echo "== fetch.sh mirror detection"
 run_part fetch bash "$here/fetch-test.sh"
 
 e2e_suites ""
-for part in gateway perf; do
+for part in gateway scale perf; do
 	if [ -f "$here/e2e/$part.sh" ]; then
 		echo "== end-to-end tests: $part.sh"
 		run_part "e2e-$part" bash "$here/e2e/$part.sh"
