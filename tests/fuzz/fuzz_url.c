@@ -101,8 +101,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	plen = fuzz_raw_pass(s, &pass);
 	if (!ok) {
 		assert(err[0] != '\0' && strlen(err) < sizeof(err));
-		if (plen > 0)
-			assert(!fuzz_contains(err, pass, plen));
+		if (plen > 0 && fuzz_contains(err, pass, plen)) {
+			/* the same URL with other password bytes: if its
+			 * error holds the text too, it is the message's own
+			 * wording (" a password; user:"), not a leak */
+			char *s2 = strdup(s), err3[256];
+			struct url u3;
+
+			assert(s2 != NULL);
+			memset(s2 + (pass - s), 'Q', plen);
+			memset(err3, 0, sizeof(err3));
+			if (!url_parse(s2, &u3, err3, sizeof(err3)))
+				assert(fuzz_contains(err3, pass, plen));
+			else
+				assert(0);
+			free(s2);
+		}
 		/* a tiny error buffer is still NUL-terminated */
 		memset(err2, 'x', sizeof(err2));
 		assert(!url_parse(s, &back, err2, 5));
