@@ -80,15 +80,16 @@ void		 stack_set_fatal_cb(struct stack *s, stack_fatal_cb cb, void *arg);
  *
  * Fit a new pcb (from the SYN hook) to the link and to the flow's budget:
  * the receive window is `buffer' (capped at what the pcb can announce),
- * the send buffer is twice `buffer' (what is in flight counts too) and its
- * segment queue is bounded to match;
+ * the send buffer is 4 x `buffer' (at most 1 MiB; what is in flight
+ * counts too) and its segment queue is bounded to match;
  * with offloads lwIP builds segments of up to 64 KiB that the kernel cuts
  * at the client's own MSS (the one in its SYN) or the TUN's, the smaller.
  */
 void		 stack_pcb_setup(struct stack *s, struct tcp_pcb *pcb,
 		    size_t buffer);
 /*
- * How many bytes tcp_write() may take now: the send buffer's room, 0 when
+ * How many bytes tcp_write() may take now: the send buffer's room, but no
+ * more than the client's window plus 64 KiB ahead; 0 when
  * the pcb's segment queue is at its bound or the shared segment pool is
  * nearly exhausted (so stalled clients cannot starve the others).
  */
