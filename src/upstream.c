@@ -513,7 +513,7 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
 		return NULL;
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		log_warn("upstream: calloc");
+		log_warn_rl("upstream: calloc");
 		return NULL;
 	}
 	d->up = up;
@@ -523,7 +523,7 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 	memcpy(&d->dst, dst, dst->sa_family == AF_INET ?
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
 	if ((fd = upstream_socket(up, serr, sizeof(serr))) == -1) {
-		log_warnx("upstream %s: %s", up->name, serr);
+		log_warnx_rl("upstream %s: %s", up->name, serr);
 		free(d);
 		return NULL;
 	}
@@ -531,14 +531,14 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	d->timer = evtimer_new(up->base, upstream_dial_timer_cb, d);
 	if (d->bev == NULL || d->timer == NULL) {
-		log_warnx("upstream: out of memory");
+		log_warnx_rl("upstream: out of memory");
 		if (d->bev == NULL)
 			close(fd);
 		goto bad;
 	}
 	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&up->addr,
 	    (int)up->addrlen) == -1) {
-		log_warn("upstream: connect %s", up->name);
+		log_warn_rl("upstream: connect %s", up->name);
 		goto bad;
 	}
 	if (up->tls != NULL) {
@@ -546,7 +546,7 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 
 		if ((tbev = tls_bufferevent_new(up->tls, up->base,
 		    d->bev)) == NULL) {
-			log_warnx("upstream: tls: out of memory");
+			log_warnx_rl("upstream: tls: out of memory");
 			goto bad;
 		}
 		d->bev = tbev;
