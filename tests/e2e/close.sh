@@ -54,11 +54,7 @@ set -u
 
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-require_root
-
-T0=$(now_ms)
-SELECT=("$@")
-CERTS_SH=$E2E_LIB_DIR/certs.sh
+suite_init "$@"
 CLOSER_PY=$E2E_LIB_DIR/closer.py
 
 PROXY_NAME=proxy.test
@@ -141,19 +137,10 @@ restore_buffers() {
 }
 
 HAVE_DANTE=0 HAVE_STUNNEL=0 HAVE_CLOSER=0
-SETUP_ERR=
 setup() {
-	if [ ! -x "$SLUICE" ]; then
-		SETUP_ERR="no sluice binary at $SLUICE (run make)"
-		return 1
-	fi
-	work_dir
-	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
-	SLUICE=$WORK/sluice
-	CERTS=$WORK/certs
-	"$CERTS_SH" "$CERTS" "$PROXY_NAME" 2>"$WORK/certs.err" ||
-		{ SETUP_ERR="certs.sh failed: $(head -c 300 "$WORK/certs.err")"; return 1; }
-	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+	suite_copy_sluice || return 1
+	suite_certs "$PROXY_NAME" || return 1
+	suite_topo_up || return 1
 	if [ "${CLOSE_SMALL_BUFFERS:-1}" = 1 ]; then
 		small_buffers "$NS_T" && small_buffers "$NS_U" ||
 			{ SETUP_ERR="cannot set tcp_rmem/tcp_wmem in the namespaces"; return 1; }
@@ -161,10 +148,7 @@ setup() {
 	HAVE_CLOSER=2
 	start_closer && HAVE_CLOSER=1
 	# HAVE_*: 1 running, 0 not installed, 2 failed to start (both fail)
-	if [ -x /usr/sbin/danted ]; then
-		HAVE_DANTE=2
-		start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
-	fi
+	suite_start_dante
 	if command -v stunnel4 >/dev/null; then
 		HAVE_STUNNEL=2
 		start_stunnel stunnel "$PORT_TLS" "$PORT_DANTE" && HAVE_STUNNEL=1
@@ -370,13 +354,4 @@ for via in plain tls; do
 	CASES="$CASES ${via}_server_first_ipv6"
 done
 
-if ! setup; then
-	fail setup "$SETUP_ERR"
-else
-	for c in $CASES; do
-		run_case "$c"
-	done
-fi
-say "# close took $((($(now_ms) - T0) / 1000)) s"
-summary "close: "
-[ "$N_FAIL" -eq 0 ]
+suite_run close "$CASES"

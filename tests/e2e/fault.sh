@@ -31,10 +31,7 @@ set -u
 
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-require_root
-
-T0=$(now_ms)
-SELECT=("$@")
+suite_init "$@"
 LOAD_PY=$E2E_LIB_DIR/load.py
 PORT_LOAD=7100
 UP_DANTE=socks5://$U_V4:$PORT_DANTE
@@ -57,30 +54,14 @@ fi
 # ---- set-up ---------------------------------------------------------------
 
 HAVE_DANTE=0 HAVE_SRV=0 HAVE_LOAD=0
-SETUP_ERR=
 setup() {
-	if [ ! -x "$SLUICE" ]; then
-		SETUP_ERR="no sluice binary at $SLUICE (run make)"
-		return 1
-	fi
-	work_dir
-	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
-	SLUICE=$WORK/sluice
-	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+	suite_copy_sluice || return 1
+	suite_topo_up || return 1
 	start_servers && HAVE_SRV=1
-	HAVE_LOAD=2
-	start_bg load "$NS_U" "$PY" "$LOAD_PY" server --listen "$DST_V4,$PORT_LOAD" \
-		--ready "$WORK/load.ready" --lifetime 1800
-	wait_for 10 test -s "$WORK/load.ready" && HAVE_LOAD=1
-	if [ -x /usr/sbin/danted ]; then
-		HAVE_DANTE=2
-		start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
-	fi
-	BIG=$WORK/srv/big.bin
-	head -c "$BIG_SIZE" /dev/urandom >"$BIG" || { SETUP_ERR="cannot write $BIG"; return 1; }
-	BIG_SHA=$(sha256sum <"$BIG" | cut -d' ' -f1)
-	[ "$HAVE_SRV" = 1 ] || { SETUP_ERR="test servers (srv.py) did not start"; return 1; }
-	return 0
+	suite_start_load "$PORT_LOAD"
+	suite_start_dante
+	suite_big_file "$BIG_SIZE" || return 1
+	suite_servers_ok
 }
 
 # ---- helpers --------------------------------------------------------------
@@ -378,13 +359,4 @@ case_fd_limit_low_hard() {
 CASES="tun_deleted persistent_offload_switch proxy_routed_into_tun garbage_flood
 fd_limit_3000 fd_limit_low_hard"
 
-if ! setup; then
-	fail setup "$SETUP_ERR"
-else
-	for c in $CASES; do
-		run_case "$c"
-	done
-fi
-say "# fault took $((($(now_ms) - T0) / 1000)) s"
-summary "fault: "
-[ "$N_FAIL" -eq 0 ]
+suite_run fault "$CASES"

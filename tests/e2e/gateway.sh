@@ -20,10 +20,7 @@ set -u
 
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-require_root
-
-T0=$(now_ms)
-SELECT=("$@")
+suite_init "$@"
 NS_C=sluice-c-$$
 C_V4=198.19.1.2 R_V4=198.19.1.1
 C_V6=2001:db8:19:1::2 R_V6=2001:db8:19:1::1
@@ -63,21 +60,15 @@ gw_up() {
 }
 
 setup() {
+	# (without the "run make" hint of suite_copy_sluice)
 	[ -x "$SLUICE" ] || { SETUP_ERR="no sluice binary at $SLUICE"; return 1; }
-	work_dir
-	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
-	SLUICE=$WORK/sluice
-	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+	suite_copy_sluice || return 1
+	suite_topo_up || return 1
 	gw_up || { SETUP_ERR="cannot build the client namespace"; return 1; }
 	start_servers && HAVE_SRV=1
-	if [ -x /usr/sbin/danted ]; then
-		HAVE_DANTE=2
-		start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
-	fi
-	BIG=$WORK/srv/big.bin
-	head -c "$SIZE" /dev/urandom >"$BIG" || { SETUP_ERR="cannot write $BIG"; return 1; }
-	BIG_SHA=$(sha256sum <"$BIG" | cut -d' ' -f1)
-	[ "$HAVE_SRV" = 1 ] || { SETUP_ERR="test servers (srv.py) did not start"; return 1; }
+	suite_start_dante
+	suite_big_file "$SIZE" || return 1
+	suite_servers_ok
 }
 
 # ccurl ARGS...: curl in the client namespace, no proxy from the environment
@@ -88,15 +79,10 @@ ccurl() {
 
 # gw_download URL: the big file through the router and sluice, intact
 gw_download() {
-	local url=$1 rc got
-	rm -f "$WORK/gw.bin"
-	ccurl -sS -g --connect-timeout $((10 * TF)) --max-time $((30 * TF)) \
-		-o "$WORK/gw.bin" "$url/file/big.bin" 2>"$WORK/curl.err"
-	rc=$?
-	[ $rc -eq 0 ] || why "download $url: curl exit $rc: $(head -c 200 "$WORK/curl.err")" || return 1
-	got=$(sha256sum <"$WORK/gw.bin" | cut -d' ' -f1)
-	rm -f "$WORK/gw.bin"
-	[ "$got" = "$BIG_SHA" ] || why "download $url: sha256 differs"
+	local url=$1
+	fetch_sha256 ccurl $((10 * TF)) $((30 * TF)) "$url/file/big.bin" ||
+		why "download $url: curl exit $CURL_RC: $(head -c 200 "$WORK/curl.err")" || return 1
+	[ "$GOT_SHA" = "$BIG_SHA" ] || why "download $url: sha256 differs"
 }
 
 # gw_upload URL ID: the big file up through the router and sluice
@@ -137,13 +123,4 @@ case_small_mtu_no_offload() {
 CASES="small_mtu_offload small_mtu_no_offload"
 
 trap 'gw_down; e2e_cleanup' EXIT
-if ! setup; then
-	fail setup "$SETUP_ERR"
-else
-	for c in $CASES; do
-		run_case "$c"
-	done
-fi
-say "# gateway took $(( ($(now_ms) - T0) / 1000 )) s"
-summary "gateway: "
-[ "$N_FAIL" -eq 0 ]
+suite_run gateway "$CASES"

@@ -76,6 +76,7 @@ WORK=
 declare -a E2E_PIDS=()	# every process we started, by PID
 E2E_TOPO=0
 E2E_SERVERS_PID=
+SETUP_ERR=	# why a suite's setup failed
 SLUICE_PID='' SLUICE_LOG='' SLUICE_TUN='' SLUICE_RC='' SLUICE_ERR=''
 N_PASS=0 N_FAIL=0 N_SKIP=0
 E2E_FAILED_NAMES=
@@ -607,19 +608,30 @@ run_case() {
 # why TEXT...: the reason the current case fails; returns 1.
 why() { CASE_WHY="$*"; return 1; }
 
+# fetch_sha256 CURL CONNECT_S MAX_S URL: GET URL with the curl wrapper CURL
+# (tcurl, or a suite's own) within those bounds; the body's sha256 and
+# length in GOT_SHA and GOT_LEN.  1 on a curl error, its exit status in
+# CURL_RC and its message in $WORK/curl.err.
+fetch_sha256() {
+	local curl=$1 ct=$2 mt=$3 url=$4
+	GOT_SHA='' GOT_LEN=''
+	rm -f "$WORK/dl.bin"
+	"$curl" -sS -g --connect-timeout "$ct" --max-time "$mt" \
+		-o "$WORK/dl.bin" "$url" 2>"$WORK/curl.err"
+	CURL_RC=$?
+	[ $CURL_RC -eq 0 ] || return 1
+	GOT_SHA=$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)
+	GOT_LEN=$(stat -c %s "$WORK/dl.bin")
+	rm -f "$WORK/dl.bin"
+}
+
 # http_download URL NAME SIZE SHA: GET URL/file/NAME through the tunnel; its
 # sha256 must be SHA.
 http_download() {
-	local url=$1 name=$2 size=$3 sha=$4 rc got n
-	rm -f "$WORK/dl.bin"
-	tcurl -sS -g --connect-timeout $((15 * TF)) --max-time $((120 * TF)) \
-		-o "$WORK/dl.bin" "$url/file/$name" 2>"$WORK/curl.err"
-	rc=$?
-	[ $rc -eq 0 ] || why "download: curl exit $rc: $(head -c 300 "$WORK/curl.err")" || return 1
-	got=$(sha256sum <"$WORK/dl.bin" | cut -d' ' -f1)
-	n=$(stat -c %s "$WORK/dl.bin")
-	rm -f "$WORK/dl.bin"
-	[ "$got" = "$sha" ] || why "download: sha256 differs ($n of $size bytes)"
+	local url=$1 name=$2 size=$3 sha=$4
+	fetch_sha256 tcurl $((15 * TF)) $((120 * TF)) "$url/file/$name" ||
+		why "download: curl exit $CURL_RC: $(head -c 300 "$WORK/curl.err")" || return 1
+	[ "$GOT_SHA" = "$sha" ] || why "download: sha256 differs ($GOT_LEN of $size bytes)"
 }
 
 # http_upload URL FILE SIZE SHA ID: PUT FILE to URL/up/ID through the tunnel;
@@ -634,6 +646,94 @@ http_upload() {
 	[ "$rec" = "$size $sha" ] ||
 		why "upload: server received '${rec:-nothing}', sent '$size $sha'" || return 1
 	[ "$out" = "$rec" ] || why "upload: reply '$out' differs from server record '$rec'"
+}
+
+# ---- suite scaffolding (run.sh, tls.sh, close.sh, fault.sh, ...) ------------
+#
+# A suite sources lib.sh, calls suite_init "$@", defines its cases
+# (case_NAME) and a setup function that returns 1 with the reason in
+# SETUP_ERR, and ends with suite_run NAME CASES.
+
+# suite_init ARGS...: root required, the suite's clock started, ARGS (parts
+# of case names) kept in SELECT for run_case.
+suite_init() {
+	require_root
+	T0=$(now_ms)
+	SELECT=("$@")
+}
+
+# suite_copy_sluice: copy $SLUICE into the work directory and test the copy,
+# so that every case runs the same binary even if it is rebuilt meanwhile.
+suite_copy_sluice() {
+	if [ ! -x "$SLUICE" ]; then
+		SETUP_ERR="no sluice binary at $SLUICE (run make)"
+		return 1
+	fi
+	work_dir
+	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
+	SLUICE=$WORK/sluice
+}
+
+# suite_topo_up: the namespaces of lib.sh (topo_up), or SETUP_ERR.
+suite_topo_up() {
+	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+}
+
+# suite_certs SERVER_NAME: the test CA and certificates (certs.sh) for
+# SERVER_NAME in CERTS=$WORK/certs.
+suite_certs() {
+	CERTS=$WORK/certs
+	"$E2E_LIB_DIR/certs.sh" "$CERTS" "$1" 2>"$WORK/certs.err" ||
+		{ SETUP_ERR="certs.sh failed: $(head -c 300 "$WORK/certs.err")"; return 1; }
+}
+
+# suite_start_dante: danted without authentication on $PORT_DANTE if it is
+# installed.  HAVE_DANTE (as every HAVE_*): 1 running, 0 not installed, 2
+# failed to start.
+suite_start_dante() {
+	[ -x /usr/sbin/danted ] || return 0
+	HAVE_DANTE=2
+	start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
+}
+
+# suite_start_load PORT: load.py's server in ns u on $DST_V4:PORT; HAVE_LOAD.
+suite_start_load() {
+	HAVE_LOAD=2
+	start_bg load "$NS_U" "$PY" "$E2E_LIB_DIR/load.py" server --listen "$DST_V4,$1" \
+		--ready "$WORK/load.ready" --lifetime 1800
+	wait_for 10 test -s "$WORK/load.ready" && HAVE_LOAD=1
+}
+
+# suite_big_file SIZE: SIZE random bytes in BIG ($WORK/srv/big.bin, which
+# srv.py serves as /file/big.bin), their sha256 in BIG_SHA.
+suite_big_file() {
+	BIG=$WORK/srv/big.bin
+	head -c "$1" /dev/urandom >"$BIG" || { SETUP_ERR="cannot write $BIG"; return 1; }
+	BIG_SHA=$(sha256sum <"$BIG" | cut -d' ' -f1)
+}
+
+# suite_servers_ok: srv.py started (start_servers && HAVE_SRV=1), or SETUP_ERR.
+suite_servers_ok() {
+	[ "$HAVE_SRV" = 1 ] || { SETUP_ERR="test servers (srv.py) did not start"; return 1; }
+}
+
+# suite_run NAME CASES...: the suite's setup, then run_case for each case
+# (CASES are split on white space), its duration and the summary line
+# "NAME: N passed, N failed, N skipped".  Returns 1 if anything failed.
+suite_run() {
+	local name=$1 c
+	shift
+	if ! setup; then
+		fail setup "$SETUP_ERR"
+	else
+		# shellcheck disable=SC2048  # split on white space, no globs
+		for c in $*; do
+			run_case "$c"
+		done
+	fi
+	say "# $name took $((($(now_ms) - T0) / 1000)) s"
+	summary "$name: "
+	[ "$N_FAIL" -eq 0 ]
 }
 
 # ---- benchmark helpers (tests/bench) -------------------------------------

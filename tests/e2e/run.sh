@@ -13,10 +13,7 @@ set -u
 
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-require_root
-
-T0=$(now_ms)
-SELECT=("$@")
+suite_init "$@"
 
 UP_DANTE=socks5://$U_V4:$PORT_DANTE
 UP_MICRO=socks5://$U_V4:$PORT_MICRO
@@ -39,22 +36,14 @@ fi
 # ---- set-up ---------------------------------------------------------------
 
 HAVE_DANTE=0 HAVE_DANTE_AUTH=0 HAVE_MICRO=0 HAVE_MICRO_AUTH=0 HAVE_SRV=0
-SETUP_ERR=
 setup() {
-	if [ ! -x "$SLUICE" ]; then
-		SETUP_ERR="no sluice binary at $SLUICE (run make)"
-		return 1
-	fi
-	work_dir
-	# Every case runs the same binary, even if it is rebuilt meanwhile.
-	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
-	SLUICE=$WORK/sluice
-	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+	suite_copy_sluice || return 1
+	suite_topo_up || return 1
 	start_servers && HAVE_SRV=1
 	# HAVE_*: 1 running, 0 not installed (skip), 2 failed to start (fail)
+	suite_start_dante
 	if [ -x /usr/sbin/danted ]; then
-		HAVE_DANTE=2 HAVE_DANTE_AUTH=2
-		start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
+		HAVE_DANTE_AUTH=2
 		start_dante dante_auth "$PORT_DANTE_AUTH" username && HAVE_DANTE_AUTH=1
 	fi
 	if command -v microsocks >/dev/null; then
@@ -63,11 +52,8 @@ setup() {
 		start_microsocks micro_auth "$PORT_MICRO_AUTH" "$AUTH_USER" "$AUTH_PASS" &&
 			HAVE_MICRO_AUTH=1
 	fi
-	BIG=$WORK/srv/big.bin
-	head -c "$BIG_SIZE" /dev/urandom >"$BIG" || { SETUP_ERR="cannot write $BIG"; return 1; }
-	BIG_SHA=$(sha256sum <"$BIG" | cut -d' ' -f1)
-	[ "$HAVE_SRV" = 1 ] || { SETUP_ERR="test servers (srv.py) did not start"; return 1; }
-	return 0
+	suite_big_file "$BIG_SIZE" || return 1
+	suite_servers_ok
 }
 
 # ---- helpers for the cases --------------------------------------------------
@@ -407,13 +393,4 @@ ipv6_upstream_address connect_port_closed connect_upstream_down
 connect_upstream_silent half_close slow_reader bad_config check_config
 config_file_run tun_setup sigterm max_flows idle_timeout"
 
-if ! setup; then
-	fail setup "$SETUP_ERR"
-else
-	for c in $CASES; do
-		run_case "$c"
-	done
-fi
-say "# e2e took $((($(now_ms) - T0) / 1000)) s"
-summary "e2e: "
-[ "$N_FAIL" -eq 0 ]
+suite_run e2e "$CASES"

@@ -25,10 +25,7 @@ set -u
 
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-require_root
-
-T0=$(now_ms)
-SELECT=("$@")
+suite_init "$@"
 LOAD_PY=$E2E_LIB_DIR/load.py
 PORT_LOAD=7100
 DL_TIME=5
@@ -52,27 +49,13 @@ fi
 # ---- set-up ---------------------------------------------------------------
 
 HAVE_DANTE=0 HAVE_SRV=0 HAVE_LOAD=0
-SETUP_ERR=
 setup() {
-	if [ ! -x "$SLUICE" ]; then
-		SETUP_ERR="no sluice binary at $SLUICE (run make)"
-		return 1
-	fi
-	work_dir
-	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
-	SLUICE=$WORK/sluice
-	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+	suite_copy_sluice || return 1
+	suite_topo_up || return 1
 	start_servers && HAVE_SRV=1
-	HAVE_LOAD=2
-	start_bg load "$NS_U" "$PY" "$LOAD_PY" server --listen "$DST_V4,$PORT_LOAD" \
-		--ready "$WORK/load.ready" --lifetime 1800
-	wait_for 10 test -s "$WORK/load.ready" && HAVE_LOAD=1
-	if [ -x /usr/sbin/danted ]; then
-		HAVE_DANTE=2
-		start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
-	fi
-	[ "$HAVE_SRV" = 1 ] || { SETUP_ERR="test servers (srv.py) did not start"; return 1; }
-	return 0
+	suite_start_load "$PORT_LOAD"
+	suite_start_dante
+	suite_servers_ok
 }
 
 # ---- helpers --------------------------------------------------------------
@@ -238,13 +221,4 @@ case_stalled_300() {
 
 CASES="flows_10k stalled_300"
 
-if ! setup; then
-	fail setup "$SETUP_ERR"
-else
-	for c in $CASES; do
-		run_case "$c"
-	done
-fi
-say "# scale took $((($(now_ms) - T0) / 1000)) s"
-summary "scale: "
-[ "$N_FAIL" -eq 0 ]
+suite_run scale "$CASES"

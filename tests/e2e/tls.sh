@@ -29,11 +29,7 @@ set -u
 
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-require_root
-
-T0=$(now_ms)
-SELECT=("$@")
-CERTS_SH=$E2E_LIB_DIR/certs.sh
+suite_init "$@"
 
 PROXY_NAME=proxy.test
 PORT_TLS=1443 PORT_TLS_EXPIRED=1444 PORT_TLS_WRONGNAME=1445
@@ -184,25 +180,13 @@ time.sleep(float(sys.argv[3]))
 
 HAVE_DANTE=0 HAVE_STUNNEL=0 HAVE_STUNNEL_BAD=0 HAVE_STUNNEL_MTLS=0
 HAVE_SQUID=0 HAVE_SQUID_TLS=0 HAVE_CLOSER=0 HAVE_SRV=0
-SETUP_ERR=
 setup() {
-	if [ ! -x "$SLUICE" ]; then
-		SETUP_ERR="no sluice binary at $SLUICE (run make)"
-		return 1
-	fi
-	work_dir
-	cp "$SLUICE" "$WORK/sluice" || { SETUP_ERR="cannot copy $SLUICE"; return 1; }
-	SLUICE=$WORK/sluice
-	CERTS=$WORK/certs
-	"$CERTS_SH" "$CERTS" "$PROXY_NAME" 2>"$WORK/certs.err" ||
-		{ SETUP_ERR="certs.sh failed: $(head -c 300 "$WORK/certs.err")"; return 1; }
-	topo_up || { SETUP_ERR="cannot build the namespace topology"; return 1; }
+	suite_copy_sluice || return 1
+	suite_certs "$PROXY_NAME" || return 1
+	suite_topo_up || return 1
 	start_servers && HAVE_SRV=1
 	# HAVE_*: 1 running, 0 not installed (skip), 2 failed to start (fail)
-	if [ -x /usr/sbin/danted ]; then
-		HAVE_DANTE=2
-		start_dante dante "$PORT_DANTE" none && HAVE_DANTE=1
-	fi
+	suite_start_dante
 	if command -v stunnel4 >/dev/null; then
 		HAVE_STUNNEL=2 HAVE_STUNNEL_BAD=2 HAVE_STUNNEL_MTLS=2
 		start_stunnel stunnel "$PORT_TLS" "$PORT_DANTE" server && HAVE_STUNNEL=1
@@ -228,14 +212,11 @@ setup() {
 	fi
 	HAVE_CLOSER=2
 	start_closer closer "$PORT_TLS_CLOSER" && HAVE_CLOSER=1
-	BIG=$WORK/srv/big.bin
-	head -c "$BIG_SIZE" /dev/urandom >"$BIG" || { SETUP_ERR="cannot write $BIG"; return 1; }
-	BIG_SHA=$(sha256sum <"$BIG" | cut -d' ' -f1)
+	suite_big_file "$BIG_SIZE" || return 1
 	MID=$WORK/srv/mid.bin
 	head -c "$MID_SIZE" "$BIG" >"$MID" || { SETUP_ERR="cannot write $MID"; return 1; }
 	MID_SHA=$(sha256sum <"$MID" | cut -d' ' -f1)
-	[ "$HAVE_SRV" = 1 ] || { SETUP_ERR="test servers (srv.py) did not start"; return 1; }
-	return 0
+	suite_servers_ok
 }
 
 # ---- helpers for the cases ----------------------------------------------------
@@ -502,13 +483,4 @@ http_connect http_connect_auth http_connect_403 http_connect_503 https_connect
 refuse_unknown_ca refuse_expired refuse_name_mismatch pin mutual_tls
 refuse_close_in_handshake refuse_plain_tcp"
 
-if ! setup; then
-	fail setup "$SETUP_ERR"
-else
-	for c in $CASES; do
-		run_case "$c"
-	done
-fi
-say "# tls took $((($(now_ms) - T0) / 1000)) s"
-summary "tls: "
-[ "$N_FAIL" -eq 0 ]
+suite_run tls "$CASES"
