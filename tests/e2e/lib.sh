@@ -466,6 +466,32 @@ stop_sluice() {
 # vmrss_kib PID: the process's resident set size in KiB (empty if gone).
 vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
+# pid_gone PID: the opposite of pid_alive, for wait_for.
+pid_gone() { ! pid_alive "$1"; }
+
+# fd_count PID: how many fds the process has open.
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# fds_settled PID MAX: PID has at most MAX fds open.
+fds_settled() { [ "$(fd_count "$1")" -le "$2" ]; }
+
+# cpu_ticks PID: user + system clock ticks the process has used.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+
+# sluice_stats: ask sluice for a stats line (SIGUSR1) and print it; bounded
+# by 5 s times the suite's time factor TF.
+sluice_stats() {
+	local n0
+	n0=$(grep -c 'stats:' "$SLUICE_LOG" 2>/dev/null)
+	kill -USR1 "$SLUICE_PID" 2>/dev/null || return 1
+	wait_for $((5 * TF)) stats_after "$n0" || return 1
+	grep 'stats:' "$SLUICE_LOG" | tail -n 1
+}
+stats_after() { [ "$(grep -c 'stats:' "$SLUICE_LOG" 2>/dev/null)" -gt "$1" ]; }
+
+# stat_field LINE WORD: the number just before WORD in a stats line.
+stat_field() { printf '%s' "$1" | sed -nE "s/.*[ (]([0-9]+) $2.*/\\1/p"; }
+
 # ---- clients in ns t ------------------------------------------------------
 
 # tcli SECONDS SUBCOMMAND ARGS...: run cli.py in ns t, bounded by SECONDS.

@@ -90,29 +90,7 @@ dl_gbps() {
 	case $out in "gbps "*) out=${out#gbps }; echo "${out%% *}" ;; *) echo n/a ;; esac
 }
 
-pid_gone() { ! pid_alive "$1"; }
-
-# cpu_ticks PID: user + system clock ticks the process has used.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
-HZ=$(getconf CLK_TCK)
-
-fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
-
-# sluice_stats: ask for a stats line (SIGUSR1) and print it; bounded.
-sluice_stats() {
-	local n0
-	n0=$(grep -c 'stats:' "$SLUICE_LOG" 2>/dev/null)
-	kill -USR1 "$SLUICE_PID" 2>/dev/null || return 1
-	wait_for $((5 * TF)) stats_after "$n0" || return 1
-	grep 'stats:' "$SLUICE_LOG" | tail -n 1
-}
-stats_after() { [ "$(grep -c 'stats:' "$SLUICE_LOG" 2>/dev/null)" -gt "$1" ]; }
-
-# stat_field LINE WORD: the number just before WORD in a stats line.
-stat_field() { printf '%s' "$1" | sed -nE "s/.* ([0-9]+) $2.*/\\1/p"; }
-
-# fds_settled PID MAX: PID has at most MAX fds open.
-fds_settled() { [ "$(fd_count "$1")" -le "$2" ]; }
+HZ=$(getconf CLK_TCK)	# clock ticks a second (cpu_ticks)
 
 # ---- the cases ------------------------------------------------------------
 
