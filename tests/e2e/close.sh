@@ -158,7 +158,7 @@ setup() {
 
 # ---- helpers for the cases ------------------------------------------------------
 
-CASE_WHY='' CASE='' VIA=''
+VIA=''
 UP_PLAIN=socks5://$U_V4:$PORT_DANTE
 UP_TLS=socks5+tls://$U_V4:$PORT_TLS
 

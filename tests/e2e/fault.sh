@@ -66,33 +66,11 @@ setup() {
 
 # ---- helpers --------------------------------------------------------------
 
-CASE_WHY='' CASE=''
-WRAPPER0=$SLUICE_WRAPPER
-
-# sluice_up ARGS...: start sluice for the current case, or fail the case.
-# A case that starts sluice more than once sets LOG_SFX to keep every log.
-LOG_SFX=
-sluice_up() {
-	start_sluice "sluice-$CASE$LOG_SFX" "$@" || why "start: $SLUICE_ERR"
-}
-
 # log_clean: no sanitizer report in the current sluice log (lib.sh checks
 # only the last log of a case; call this before starting another).
 log_clean() {
 	declare -F sanitizer_report >/dev/null || return 0
 	! sanitizer_report "$SLUICE_LOG" || why "sanitizer report in $SLUICE_LOG"
-}
-
-# sluice_up_nofile SOFT HARD ARGS...: the same under a NOFILE limit of
-# SOFT:HARD (prlimit execs sluice, so SLUICE_PID is still sluice's PID).
-sluice_up_nofile() {
-	local soft=$1 hard=$2 rc
-	shift 2
-	SLUICE_WRAPPER="prlimit --nofile=$soft:$hard $WRAPPER0"
-	start_sluice "sluice-$CASE" "$@"
-	rc=$?
-	SLUICE_WRAPPER=$WRAPPER0
-	[ $rc -eq 0 ] || why "start: $SLUICE_ERR"
 }
 
 # stat_drops LINE: every packet sluice counts as dropped on input (TUN

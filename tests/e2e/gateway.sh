@@ -97,16 +97,12 @@ gw_upload() {
 
 # Both ways, IPv4 and IPv6, with the client's MSS below the TUN's.
 gw_transfer() {
-	sluice_up_gw "$@" || return 1
+	sluice_up "$@" || return 1
 	gw_download "http://$DST_V4" || return 1
 	gw_upload "http://$DST_V4" "gw4-$CASE" || return 1
 	gw_download "http://[$DST_V6]" || return 1
 	gw_upload "http://[$DST_V6]" "gw6-$CASE" || return 1
 	still_running
-}
-
-sluice_up_gw() {
-	start_sluice "sluice-$CASE" "$@" || why "start: $SLUICE_ERR"
 }
 
 case_small_mtu_offload() {

@@ -79,6 +79,7 @@ E2E_SERVERS_PID=
 SETUP_ERR=	# why a suite's setup failed
 SLUICE_PID='' SLUICE_LOG='' SLUICE_TUN='' SLUICE_RC='' SLUICE_ERR=''
 N_PASS=0 N_FAIL=0 N_SKIP=0
+CASE='' CASE_WHY='' LOG_SFX=''	# the current case, why it fails, log suffix
 E2E_FAILED_NAMES=
 
 say() { printf '%s\n' "$*"; }
@@ -633,6 +634,25 @@ run_case() {
 
 # why TEXT...: the reason the current case fails; returns 1.
 why() { CASE_WHY="$*"; return 1; }
+
+# sluice_up ARGS...: start sluice for the current case, or fail the case.
+# Its log is sluice-CASE.log; a case that starts sluice more than once sets
+# LOG_SFX to keep every log.
+sluice_up() {
+	start_sluice "sluice-$CASE$LOG_SFX" "$@" || why "start: $SLUICE_ERR"
+}
+
+# sluice_up_nofile SOFT HARD ARGS...: sluice_up under a NOFILE limit of
+# SOFT:HARD (prlimit execs sluice, so SLUICE_PID is still sluice's PID).
+sluice_up_nofile() {
+	local soft=$1 hard=$2 w0=$SLUICE_WRAPPER rc
+	shift 2
+	SLUICE_WRAPPER="prlimit --nofile=$soft:$hard $w0"
+	start_sluice "sluice-$CASE" "$@"
+	rc=$?
+	SLUICE_WRAPPER=$w0
+	[ $rc -eq 0 ] || why "start: $SLUICE_ERR"
+}
 
 # fetch_sha256 CURL CONNECT_S MAX_S URL: GET URL with the curl wrapper CURL
 # (tcurl, or a suite's own) within those bounds; the body's sha256 and

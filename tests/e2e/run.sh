@@ -58,12 +58,6 @@ setup() {
 
 # ---- helpers for the cases --------------------------------------------------
 
-CASE_WHY='' CASE=''
-# sluice_up ARGS...: start sluice for the current case, or fail the case.
-sluice_up() {
-	start_sluice "sluice-$CASE" "$@" || why "start: $SLUICE_ERR"
-}
-
 # transfer UPSTREAM [SLUICE_ARGS...]: 64 MiB down and up through sluice to
 # UPSTREAM.
 transfer() {

@@ -60,26 +60,6 @@ setup() {
 
 # ---- helpers --------------------------------------------------------------
 
-CASE_WHY='' CASE=''
-WRAPPER0=$SLUICE_WRAPPER
-
-# sluice_up_nofile SOFT HARD ARGS...: start sluice under a NOFILE limit of
-# SOFT:HARD (prlimit execs it, so SLUICE_PID is sluice's own PID).
-sluice_up_nofile() {
-	local soft=$1 hard=$2 rc
-	shift 2
-	SLUICE_WRAPPER="prlimit --nofile=$soft:$hard $WRAPPER0"
-	start_sluice "sluice-$CASE" "$@"
-	rc=$?
-	SLUICE_WRAPPER=$WRAPPER0
-	[ $rc -eq 0 ] || why "start: $SLUICE_ERR"
-}
-
-# sluice_up ARGS...: start sluice for the current case, or fail the case.
-sluice_up() {
-	start_sluice "sluice-$CASE" "$@" || why "start: $SLUICE_ERR"
-}
-
 # dl_gbps [--socks ADDR,PORT]: one healthy download of $DL_TIME seconds from
 # ns t (through the TUN, or straight to the proxy); prints Gbit/s or n/a.
 dl_gbps() {

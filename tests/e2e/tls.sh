@@ -221,11 +221,10 @@ setup() {
 
 # ---- helpers for the cases ----------------------------------------------------
 
-CASE_WHY='' CASE=''
 # The TLS options that make sluice trust the test CA and expect proxy.test.
 tls_opts() { echo --ca-file "$CERTS/ca.crt" --server-name "$PROXY_NAME"; }
 
-# sluice_up ARGS...: start sluice for the current case, or fail the case.
+# sluice_up ARGS...: lib.sh's, with a 5 s connect timeout.
 sluice_up() {
 	start_sluice "sluice-$CASE" --connect-timeout 5s "$@" || why "start: $SLUICE_ERR"
 }
