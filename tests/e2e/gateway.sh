@@ -118,5 +118,5 @@ case_small_mtu_no_offload() {
 
 CASES="small_mtu_offload small_mtu_no_offload"
 
-trap 'gw_down; e2e_cleanup' EXIT
+trap 'rc=$?; gw_down; (exit $rc); e2e_cleanup' EXIT
 suite_run gateway "$CASES"
