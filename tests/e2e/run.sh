@@ -40,7 +40,8 @@ setup() {
 	suite_copy_sluice || return 1
 	suite_topo_up || return 1
 	start_servers && HAVE_SRV=1
-	# HAVE_*: 1 running, 0 not installed (skip), 2 failed to start (fail)
+	# HAVE_*: 1 running, 0 not installed, 2 failed to start (need() fails
+	# the case for both; E2E_ALLOW_MISSING=1 makes "not installed" a skip)
 	suite_start_dante
 	if [ -x /usr/sbin/danted ]; then
 		HAVE_DANTE_AUTH=2

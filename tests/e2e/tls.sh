@@ -185,7 +185,8 @@ setup() {
 	suite_certs "$PROXY_NAME" || return 1
 	suite_topo_up || return 1
 	start_servers && HAVE_SRV=1
-	# HAVE_*: 1 running, 0 not installed (skip), 2 failed to start (fail)
+	# HAVE_*: 1 running, 0 not installed, 2 failed to start (need() fails
+	# the case for both; E2E_ALLOW_MISSING=1 makes "not installed" a skip)
 	suite_start_dante
 	if command -v stunnel4 >/dev/null; then
 		HAVE_STUNNEL=2 HAVE_STUNNEL_BAD=2 HAVE_STUNNEL_MTLS=2
