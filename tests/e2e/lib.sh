@@ -414,13 +414,22 @@ start_sluice() {
 		SLUICE_PID=
 		return 1
 	fi
-	if ! ip -n "$NS_T" route add "$NET_V4" dev "$SLUICE_TUN" 2>"$WORK/route.err" ||
-		! ip -n "$NS_T" -6 route add "$NET_V6" dev "$SLUICE_TUN" 2>>"$WORK/route.err"; then
+	# Right after the previous sluice closed a device of the same name,
+	# the kernel has (rarely) not let go of the name yet and "ip" does not
+	# find the new device for a moment: retry briefly before failing.
+	if ! wait_for 2 tun_routes_added; then
 		SLUICE_ERR="cannot add routes via $SLUICE_TUN: $(tr '\n' ' ' <"$WORK/route.err")"
+		SLUICE_ERR="$SLUICE_ERR; links: $(ip -n "$NS_T" -br link show 2>&1 | tr '\n' ' ')"
 		stop_sluice
 		return 1
 	fi
 	return 0
+}
+
+# tun_routes_added: route the test networks into $SLUICE_TUN (idempotent).
+tun_routes_added() {
+	ip -n "$NS_T" route replace "$NET_V4" dev "$SLUICE_TUN" 2>"$WORK/route.err" &&
+		ip -n "$NS_T" -6 route replace "$NET_V6" dev "$SLUICE_TUN" 2>>"$WORK/route.err"
 }
 
 # stop_sluice: SIGTERM, expect exit 0 within the stop allowance and the TUN
