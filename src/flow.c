@@ -272,8 +272,9 @@ flow_pcb_poll_cb(void *arg, struct tcp_pcb *pcb)
 }
 
 /*
- * lwIP freed the pcb: a RST from the client, retransmissions that ran out,
- * or (ERR_CLSD) the end of a close we no longer watch.
+ * lwIP freed the pcb: a RST from the client, or retransmissions that ran
+ * out.  (Its normal end, ERR_CLSD, never comes here: flow_step() detaches
+ * the pcb as soon as both FINs have passed.)
  */
 static void
 flow_pcb_err_cb(void *arg, err_t err)
@@ -283,12 +284,6 @@ flow_pcb_err_cb(void *arg, err_t err)
 	if (f == NULL)
 		return;
 	f->pcb = NULL;
-	if (f->state == FLOW_RELAY && err == ERR_CLSD && f->up >= UP_EOF &&
-	    f->down == DOWN_DONE) {
-		/* the client half ended normally: drain what we hold */
-		flow_step(f);
-		return;
-	}
 	flow_close(f, stack_strerr(err),
 	    err == ERR_RST ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, true);
 }
@@ -350,8 +345,7 @@ flow_to_client(struct flow *f)
 	}
 	if (len == 0 && f->down == DOWN_EOF &&
 	    tcp_shutdown(f->pcb, 0, 1) == ERR_OK) {
-		f->down = DOWN_DONE;
-		wrote = false;		/* flow_step sends it */
+		f->down = DOWN_DONE;	/* tcp_shutdown sent the FIN */
 		flow_step(f);
 		return;
 	}
@@ -611,13 +605,10 @@ flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 
 	if (f->state == FLOW_DEAD)
 		return;
-	if (reason != NULL && level >= LOG_LEVEL_WARN)
-		log_at_limited(log_limit_key(reason), level, false,
+	if (reason != NULL)	/* warnings can repeat per flow: limited */
+		log_at_limited(level >= LOG_LEVEL_WARN ?
+		    log_limit_key(reason) : NULL, level, false,
 		    "flow %llu %s: %s%s", (unsigned long long)f->id, f->desc,
-		    f->state == FLOW_DIALING ? "refused: " : "closed: ", reason);
-	else if (reason != NULL)
-		log_at(level, false, "flow %llu %s: %s%s",
-		    (unsigned long long)f->id, f->desc,
 		    f->state == FLOW_DIALING ? "refused: " : "closed: ", reason);
 	else
 		log_debug("flow %llu %s: closed, %llu bytes up, %llu down",

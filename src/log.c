@@ -142,7 +142,9 @@ log_emit_limited(struct log_limit *l, enum log_level level, bool with_errno,
 	char msg[1024];
 	int saved = errno;
 
-	if (!log_limit_pass(l, &n))
+	if (l == NULL)
+		n = 0;
+	else if (!log_limit_pass(l, &n))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -58,6 +58,7 @@ bool log_limit_pass(struct log_limit *l, unsigned long *suppressed);
 /* A shared limiter for the reason text s (hashed into a few slots). */
 struct log_limit *log_limit_key(const char *s);
 
+/* One line through limiter l; l NULL: no limit. */
 void log_emit_limited(struct log_limit *l, enum log_level level,
     bool with_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

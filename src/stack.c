@@ -651,8 +651,8 @@ stack_pcb_setup(struct stack *s, struct tcp_pcb *pcb, size_t buffer)
 	tcpwnd_size_t wnd = (tcpwnd_size_t)buffer;
 	unsigned peer;
 
+	stack_pcb_init(s, pcb);
 	if (s->vnet) {
-		pcb->mss = STACK_GSO_MSS;
 		peer = stack_syn_mss();
 		if (peer != 0 && stack_ext_id != 0xff) {
 			if (peer < 88)
@@ -771,25 +771,24 @@ stack_pcb_cork(const struct tcp_pcb *pcb)
 void
 stack_pcb_dst(const struct tcp_pcb *pcb, struct sockaddr_storage *ss)
 {
-	ip_addr_t *ip;
+	ip_addr_t ip;
 	u16_t port;
 
 	memset(ss, 0, sizeof(*ss));
 	if (tcp_tcp_get_tcp_addrinfo((struct tcp_pcb *)(uintptr_t)pcb, 1,
-	    NULL, &port) != ERR_OK)
+	    &ip, &port) != ERR_OK)
 		return;
-	ip = (ip_addr_t *)(uintptr_t)&pcb->local_ip;
-	if (IP_IS_V6(ip)) {
+	if (IP_IS_V6(&ip)) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, ip_2_ip6(ip)->addr, 16);
+		memcpy(&sin6->sin6_addr, ip_2_ip6(&ip)->addr, 16);
 		sin6->sin6_port = htons(port);
 	} else {
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = ip_2_ip4(ip)->addr;
+		sin->sin_addr.s_addr = ip_2_ip4(&ip)->addr;
 		sin->sin_port = htons(port);
 	}
 }
