@@ -22,7 +22,6 @@
 #include <sys/random.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -85,39 +84,27 @@ sluice_lwip_assert_abort(const char *msg, const char *file, int line)
 
 /* ---- seeding ---------------------------------------------------------- */
 
-/* Fill buf from the kernel's CSPRNG; false if it cannot be read. */
+/*
+ * Fill buf from the kernel's CSPRNG; false if it cannot be read.  Every
+ * kernel sluice runs on has getrandom(2) (3.17 and later; the TUN offloads
+ * and everything else need newer), so there is no /dev/urandom fallback.
+ */
 static bool
 lwip_hooks_getrandom(void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	ssize_t n;
-	int fd;
 
 	while (len > 0) {
 		n = getrandom(p, len, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
+			return false;
 		p += n;
 		len -= (size_t)n;
 	}
-	if (len == 0)
-		return true;
-	/* a kernel without getrandom(2) */
-	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) == -1)
-		return false;
-	while (len > 0) {
-		n = read(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		p += n;
-		len -= (size_t)n;
-	}
-	close(fd);
-	return len == 0;
+	return true;
 }
 
 /* Seed everything once; lwip_init() gets here first, at start-up. */
