@@ -29,6 +29,7 @@
 #include "lwip/stats.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
+#include "lwip/udp.h"
 
 #include "log.h"
 #include "lwip_hooks.h"
@@ -57,6 +58,8 @@ struct stack {
 	bool			 dead;		/* the TUN device failed for good */
 	stack_fatal_cb		 fatal_cb;
 	void			 *fatal_arg;
+	stack_udp_cb		 udp_cb;
+	void			*udp_arg;
 };
 
 /*
@@ -210,6 +213,30 @@ stack_tcp_csum_ok(const unsigned char *b, size_t len)
 	sum += lwip_htons((uint16_t)tcplen);
 	sum += sluice_chksum(b + ihl, (int)tcplen);
 	return stack_fold(sum) == 0xffff;
+}
+
+/*
+ * Finish the checksum of a packet the kernel handed over with NEEDS_CSUM
+ * (the pseudo-header sum in the field; the rest is ours to add), as the
+ * kernel's skb_checksum_help() would, so that lwIP's UDP and ICMP checks
+ * see a complete one.  TCP is left alone: lwIP does not check it on an
+ * offloading netif.  false when start and offset do not fit the packet.
+ */
+static bool
+stack_csum_finish(unsigned char *b, size_t len, unsigned start,
+    unsigned offset)
+{
+	uint16_t ck;
+
+	if ((b[0] >> 4) == 6 ? len >= 40 && b[6] == IP_PROTO_TCP :
+	    len >= 20 && b[9] == IP_PROTO_TCP)
+		return true;
+	if ((size_t)start + offset + 2 > len || start >= len)
+		return false;
+	ck = (uint16_t)~stack_fold(sluice_chksum(b + start,
+	    (int)(len - start)));
+	memcpy(b + start + offset, &ck, 2);
+	return true;
 }
 
 /* Write one packet (a pbuf chain) to the TUN fd. */
@@ -390,7 +417,10 @@ stack_tun_read_vnet(struct stack *s, evutil_socket_t fd)
 		if ((v != 4 && v != 6) ||
 		    (!(h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM |
 		    VIRTIO_NET_HDR_F_DATA_VALID)) &&
-		    !stack_tcp_csum_ok(s->rxbuf, len))) {
+		    !stack_tcp_csum_ok(s->rxbuf, len)) ||
+		    ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+		    !stack_csum_finish(s->rxbuf, len, h.csum_start,
+		    h.csum_offset))) {
 			s->st.rx_dropped++;
 			continue;
 		}
@@ -768,6 +798,51 @@ stack_pcb_cork(const struct tcp_pcb *pcb)
 	    queued < STACK_CORK_MAX;
 }
 
+/* An lwIP address and port (host order) as a sockaddr. */
+static void
+stack_ip_to_sa(const ip_addr_t *ip, u16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (IP_IS_V6(ip)) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, ip_2_ip6(ip)->addr, 16);
+		sin6->sin6_port = htons(port);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = ip_2_ip4(ip)->addr;
+		sin->sin_port = htons(port);
+	}
+}
+
+/* A sockaddr as an lwIP address and port (host order); -1 if not IP. */
+static int
+stack_sa_to_ip(const struct sockaddr *sa, ip_addr_t *ip, u16_t *port)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		IP_SET_TYPE(ip, IPADDR_TYPE_V4);
+		ip_2_ip4(ip)->addr = sin->sin_addr.s_addr;
+		*port = ntohs(sin->sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)sa;
+
+		IP_SET_TYPE(ip, IPADDR_TYPE_V6);
+		memcpy(ip_2_ip6(ip)->addr, &sin6->sin6_addr, 16);
+		*port = ntohs(sin6->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
 void
 stack_pcb_dst(const struct tcp_pcb *pcb, struct sockaddr_storage *ss)
 {
@@ -778,19 +853,7 @@ stack_pcb_dst(const struct tcp_pcb *pcb, struct sockaddr_storage *ss)
 	if (tcp_tcp_get_tcp_addrinfo((struct tcp_pcb *)(uintptr_t)pcb, 1,
 	    &ip, &port) != ERR_OK)
 		return;
-	if (IP_IS_V6(&ip)) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, ip_2_ip6(&ip)->addr, 16);
-		sin6->sin6_port = htons(port);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = ip_2_ip4(&ip)->addr;
-		sin->sin_port = htons(port);
-	}
+	stack_ip_to_sa(&ip, port, ss);
 }
 
 bool
@@ -897,6 +960,7 @@ stack_get_stats(const struct stack *s, struct stack_stats *st)
 	st->ip_dropped = (uint64_t)lwip_stats.ip.drop + lwip_stats.ip6.drop;
 	st->tcp_dropped = lwip_stats.tcp.drop;
 	st->lwip_asserts = lwip_hooks_assert_count();
+	st->echo_dropped = icmp_echo_dropped;
 #if MEM_STATS
 	st->heap_used_pct = (unsigned)((uint64_t)lwip_stats.mem.used * 100 /
 	    MEM_SIZE);
@@ -923,4 +987,200 @@ stack_pcb_addr(const struct tcp_pcb *pcb, bool local, char *buf, unsigned len)
 	else
 		snprintf(buf, len, "%s:%u", ip, port);
 	return buf;
+}
+
+/* ---- UDP and ICMP -------------------------------------------------------- */
+
+#define STACK_UDP_IOV_MAX	64
+
+/*
+ * lwIP's taker of every unicast datagram (lwIP patch 0006): p starts at the
+ * UDP header and is trimmed to the UDP length.  The payload goes to the
+ * owner as an iovec over the pbuf chain, flattened if the chain is longer
+ * than STACK_UDP_IOV_MAX.
+ */
+static void
+stack_udp_any_cb(void *arg, struct pbuf *p)
+{
+	struct stack *s = arg;
+	struct sockaddr_storage src, dst;
+	struct iovec iov[STACK_UDP_IOV_MAX];
+	static unsigned char flat[65536];
+	unsigned char hdr[8];
+	struct pbuf *q;
+	size_t len, off;
+	int n = 0;
+
+	if (s->udp_cb == NULL || pbuf_copy_partial(p, hdr, 8, 0) != 8) {
+		pbuf_free(p);
+		return;
+	}
+	stack_ip_to_sa(ip_current_src_addr(), (u16_t)(hdr[0] << 8 | hdr[1]),
+	    &src);
+	stack_ip_to_sa(ip_current_dest_addr(), (u16_t)(hdr[2] << 8 | hdr[3]),
+	    &dst);
+	len = (size_t)p->tot_len - 8;
+	/* the payload starts 8 bytes in, maybe in a later pbuf */
+	for (q = p, off = 8; q != NULL && off >= q->len; q = q->next)
+		off -= q->len;
+	for (; q != NULL && n < STACK_UDP_IOV_MAX; q = q->next, off = 0) {
+		if (q->len == off)
+			continue;
+		iov[n].iov_base = (unsigned char *)q->payload + off;
+		iov[n].iov_len = q->len - off;
+		n++;
+	}
+	if (q != NULL) {
+		pbuf_copy_partial(p, flat, (u16_t)len, 8);
+		iov[0].iov_base = flat;
+		iov[0].iov_len = len;
+		n = 1;
+	}
+	s->udp_cb(s->udp_arg, (struct sockaddr *)&src,
+	    (struct sockaddr *)&dst, iov, n, len);
+	pbuf_free(p);
+}
+
+void
+stack_udp_any(struct stack *s, stack_udp_cb cb, void *arg)
+{
+	s->udp_cb = cb;
+	s->udp_arg = arg;
+	udp_set_any(cb != NULL ? stack_udp_any_cb : NULL, s);
+}
+
+void
+stack_set_icmp_echo(struct stack *s, bool answer)
+{
+	(void)s;
+	icmp_echo_off = answer ? 0 : 1;
+}
+
+/* Send p (an L4 message) from src to dst through the TUN; frees p. */
+static int
+stack_ip_send(struct stack *s, struct pbuf *p, const ip_addr_t *src,
+    const ip_addr_t *dst, u8_t ttl, u8_t proto)
+{
+	err_t err;
+
+	err = ip_output_if_src(p, src, dst, ttl, 0, proto, &s->netif);
+	pbuf_free(p);
+	return err == ERR_OK ? 0 : -1;
+}
+
+int
+stack_udp_output(struct stack *s, const struct sockaddr *from,
+    const struct sockaddr *to, const void *data, size_t len)
+{
+	ip_addr_t src, dst;
+	u16_t sport, dport, ck;
+	struct pbuf *p;
+	unsigned char *h;
+
+	if (stack_sa_to_ip(from, &src, &sport) == -1 ||
+	    stack_sa_to_ip(to, &dst, &dport) == -1 ||
+	    IP_GET_TYPE(&src) != IP_GET_TYPE(&dst) ||
+	    len > (IP_IS_V6(&dst) ? 65535 - 8 : 65535 - 20 - 8))
+		return -1;
+	if ((p = pbuf_alloc(PBUF_IP, (u16_t)(8 + len), PBUF_RAM)) == NULL)
+		return -1;
+	h = p->payload;
+	h[0] = (unsigned char)(sport >> 8);
+	h[1] = (unsigned char)sport;
+	h[2] = (unsigned char)(dport >> 8);
+	h[3] = (unsigned char)dport;
+	h[4] = (unsigned char)((8 + len) >> 8);
+	h[5] = (unsigned char)(8 + len);
+	h[6] = h[7] = 0;
+	if (len > 0)
+		memcpy(h + 8, data, len);
+	ck = ip_chksum_pseudo(p, IP_PROTO_UDP, p->tot_len, &src, &dst);
+	if (ck == 0)
+		ck = 0xffff;
+	memcpy(h + 6, &ck, 2);
+	return stack_ip_send(s, p, &src, &dst, UDP_TTL, IP_PROTO_UDP);
+}
+
+/*
+ * The original datagram's IP and UDP headers as the client sent them
+ * (client -> dst, the payload's first bytes after them), for quoting in an
+ * ICMP error: what the client's kernel matches the error to its socket by.
+ */
+static void
+stack_quote_udp(unsigned char *b, const ip_addr_t *client, u16_t cport,
+    const ip_addr_t *dst, u16_t dport, size_t len, const void *data,
+    size_t quote)
+{
+	size_t ihl = IP_IS_V6(dst) ? 40 : 20, ulen = 8 + len;
+	uint16_t ck;
+
+	if (IP_IS_V6(dst)) {
+		memset(b, 0, 8);
+		b[0] = 0x60;
+		b[4] = (unsigned char)(ulen >> 8);
+		b[5] = (unsigned char)ulen;
+		b[6] = IP_PROTO_UDP;
+		b[7] = 64;
+		memcpy(b + 8, ip_2_ip6(client)->addr, 16);
+		memcpy(b + 24, ip_2_ip6(dst)->addr, 16);
+	} else {
+		memset(b, 0, 20);
+		b[0] = 0x45;
+		b[2] = (unsigned char)((20 + ulen) >> 8);
+		b[3] = (unsigned char)(20 + ulen);
+		b[8] = 64;
+		b[9] = IP_PROTO_UDP;
+		memcpy(b + 12, &ip_2_ip4(client)->addr, 4);
+		memcpy(b + 16, &ip_2_ip4(dst)->addr, 4);
+		ck = (uint16_t)~stack_fold(sluice_chksum(b, 20));
+		memcpy(b + 10, &ck, 2);
+	}
+	b[ihl] = (unsigned char)(cport >> 8);
+	b[ihl + 1] = (unsigned char)cport;
+	b[ihl + 2] = (unsigned char)(dport >> 8);
+	b[ihl + 3] = (unsigned char)dport;
+	b[ihl + 4] = (unsigned char)(ulen >> 8);
+	b[ihl + 5] = (unsigned char)ulen;
+	b[ihl + 6] = b[ihl + 7] = 0;	/* checksum: not needed to match */
+	if (quote > len)
+		quote = len;
+	if (quote > 0)
+		memcpy(b + ihl + 8, data, quote);
+}
+
+int
+stack_icmp_port_unreach(struct stack *s, const struct sockaddr *client,
+    const struct sockaddr *dst, const void *data, size_t len)
+{
+	ip_addr_t c, d;
+	u16_t cport, dport, ck;
+	struct pbuf *p;
+	unsigned char *b;
+	size_t room;
+	bool v6;
+
+	if (stack_sa_to_ip(client, &c, &cport) == -1 ||
+	    stack_sa_to_ip(dst, &d, &dport) == -1 ||
+	    IP_GET_TYPE(&c) != IP_GET_TYPE(&d))
+		return -1;
+	v6 = IP_IS_V6(&d);
+	/* as much of the datagram as keeps the error within 576 (IPv4,
+	 * RFC 1812) or 1280 bytes (IPv6, RFC 4443) */
+	room = v6 ? 1280 - 40 - 8 - 48 : 576 - 20 - 8 - 28;
+	if ((p = pbuf_alloc(PBUF_IP, (u16_t)(8 + (v6 ? 48 : 28) +
+	    (len < room ? len : room)), PBUF_RAM)) == NULL)
+		return -1;
+	b = p->payload;
+	memset(b, 0, 8);
+	b[0] = v6 ? 1 : 3;	/* destination unreachable */
+	b[1] = v6 ? 4 : 3;	/* port unreachable */
+	stack_quote_udp(b + 8, &c, cport, &d, dport, len, data, room);
+	if (v6)
+		ck = ip6_chksum_pseudo(p, IP6_NEXTH_ICMP6, p->tot_len,
+		    ip_2_ip6(&d), ip_2_ip6(&c));
+	else
+		ck = (u16_t)~stack_fold(sluice_chksum(b, p->tot_len));
+	memcpy(b + 2, &ck, 2);
+	return stack_ip_send(s, p, &d, &c, 64,
+	    v6 ? IP6_NEXTH_ICMP6 : IP_PROTO_ICMP);
 }

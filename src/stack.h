@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/event.h>
 
@@ -32,6 +33,7 @@ struct stack_stats {
 	uint64_t	ip_dropped;	/* dropped by lwIP's IP layer (bad header, ...) */
 	uint64_t	tcp_dropped;	/* dropped by lwIP's TCP (bad checksum, ...) */
 	uint64_t	lwip_asserts;	/* lwIP assertions that fired (not fatal) */
+	uint64_t	echo_dropped;	/* ICMP echo requests not answered */
 	unsigned	heap_used_pct;	/* lwIP heap in use, percent */
 	unsigned	seg_used_pct;	/* lwIP TCP segment pool in use, percent */
 };
@@ -124,6 +126,36 @@ void		 stack_get_stats(const struct stack *s, struct stack_stats *st);
  * benchmarks).  Bad packets are dropped and counted like real ones.
  */
 void		 stack_input(struct stack *s, const void *pkt, size_t len);
+/*
+ * One UDP datagram from the TUN, reassembled: src is the client's address
+ * and port, dst where it was sent.  The payload (len bytes in iovcnt
+ * pieces) is valid during the call only.
+ */
+typedef void (*stack_udp_cb)(void *arg, const struct sockaddr *src,
+    const struct sockaddr *dst, const struct iovec *iov, int iovcnt,
+    size_t len);
+/*
+ * Take UDP for any unicast address and port, IPv4 and IPv6 (NULL: stop;
+ * lwIP then drops datagrams silently).
+ */
+void		 stack_udp_any(struct stack *s, stack_udp_cb cb, void *arg);
+/*
+ * Send a datagram of len bytes to the client `to', from `from' (its
+ * remote), fragmented to the TUN's MTU when longer: up to 65,507 bytes
+ * over IPv4 and 65,527 over IPv6.  Both of one family.  0 or -1.
+ */
+int		 stack_udp_output(struct stack *s, const struct sockaddr *from,
+		    const struct sockaddr *to, const void *data, size_t len);
+/*
+ * Tell the client that its datagram to dst (data: its first len bytes,
+ * quoted in part) found no port there: ICMP or ICMPv6 port unreachable,
+ * from dst.  The caller rate-limits.  0 or -1.
+ */
+int		 stack_icmp_port_unreach(struct stack *s,
+		    const struct sockaddr *client, const struct sockaddr *dst,
+		    const void *data, size_t len);
+/* Answer ICMP and ICMPv6 echo requests to any address (true) or drop them. */
+void		 stack_set_icmp_echo(struct stack *s, bool answer);
 /* "a.b.c.d:port" or "[v6]:port" of a pcb side, for logs. */
 const char	*stack_pcb_addr(const struct tcp_pcb *pcb, bool local,
 		    char *buf, unsigned len);

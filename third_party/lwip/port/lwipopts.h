@@ -41,8 +41,12 @@
 #define MEMP_NUM_TCP_PCB_LISTEN		8
 #define MEMP_NUM_TCP_SEG		65535	/* memp counts are u16_t */
 #define MEMP_NUM_UDP_PCB		8
-#define MEMP_NUM_REASSDATA		16
-#define IP_REASS_MAX_PBUFS		128
+/* datagrams being reassembled, and their fragments (a 65,507-byte
+ * datagram at MTU 1500 is 45); at most a quarter of the pbuf pool */
+#define MEMP_NUM_REASSDATA		64
+#define IP_REASS_MAX_PBUFS		1024
+/* fragments of one datagram being sent (written out one by one) */
+#define MEMP_NUM_FRAG_PBUF		64
 #define PBUF_POOL_SIZE			4096
 #define PBUF_POOL_BUFSIZE		2048
 #define MEMP_OVERFLOW_CHECK		0
@@ -55,7 +59,7 @@
 #define LWIP_IPV6			1
 #define IP_FORWARD			0
 #define IP_REASSEMBLY			1
-#define IP_FRAG				0
+#define IP_FRAG				1
 #define IP_DEFAULT_TTL			64
 #define LWIP_ICMP			1
 #define LWIP_RAW			0
@@ -65,7 +69,7 @@
 #define LWIP_DNS			0
 #define LWIP_IPV6_NUM_ADDRESSES		3
 #define LWIP_IPV6_FORWARD		0
-#define LWIP_IPV6_FRAG			0
+#define LWIP_IPV6_FRAG			1
 #define LWIP_IPV6_REASS			1
 #define IPV6_FRAG_COPYHEADER		1
 #define LWIP_IPV6_MLD			0
