@@ -46,6 +46,7 @@ enum config_type {
 	CONFIG_BOOL,		/* yes/no */
 	CONFIG_PIN,		/* SHA-256 pin; empty = unset */
 	CONFIG_LOG_LEVEL,	/* debug/info/warn/error */
+	CONFIG_ENUM,		/* int: the index of a word in words */
 };
 
 struct config_key {
@@ -59,6 +60,19 @@ struct config_key {
 };
 
 #define OFF(field)	offsetof(struct config, field)
+
+/* The words of CONFIG_ENUM keys, in the order of their enums. */
+static const char *const config_icmp_words[] = { "drop", "local", NULL };
+static const char *const config_filter_words[] = {
+	"endpoint-independent", "address-dependent", NULL };
+
+/* The words a CONFIG_ENUM key takes, NULL-ended. */
+static const char *const *
+config_enum_words(const char *key)
+{
+	return strcmp(key, "icmp") == 0 ? config_icmp_words :
+	    config_filter_words;
+}
 #define SIZE(field)	sizeof(((struct config *)NULL)->field)
 
 static const struct config_key config_keys[] = {
@@ -75,6 +89,7 @@ static const struct config_key config_keys[] = {
 	    "yes or no" },
 	{ "tun", "fd", CONFIG_INT, OFF(tun_fd), -1, INT_MAX,
 	    "an integer -1..2147483647" },
+	{ "tun", "icmp", CONFIG_ENUM, OFF(icmp), 0, 0, "drop or local" },
 
 	{ "upstream", "url", CONFIG_URL, 0, 0, 0, NULL },
 	{ "upstream", "connect_timeout", CONFIG_DURATION,
@@ -110,6 +125,17 @@ static const struct config_key config_keys[] = {
 	{ "limits", "max_memory", CONFIG_SIZE, OFF(max_memory),
 	    0, 1024LL * 1024 * 1024 * 1024, "a size like 512m or 2g, 0 for "
 	    "no budget" },
+
+	{ "udp", "enable", CONFIG_BOOL, OFF(udp), 0, 0, "yes or no" },
+	{ "udp", "timeout", CONFIG_DURATION, OFF(udp_timeout_ms), 1000,
+	    24 * 3600 * 1000, "a duration like 30s or 5m, 1s..24h" },
+	{ "udp", "filtering", CONFIG_ENUM, OFF(udp_filtering), 0, 0,
+	    "endpoint-independent or address-dependent" },
+	/* each association holds two sockets: a TCP one and a UDP one */
+	{ "udp", "max_flows", CONFIG_UINT, OFF(udp_max_flows), 1, 16000,
+	    "an integer 1..16000" },
+	{ "udp", "allow_plain", CONFIG_BOOL, OFF(udp_allow_plain), 0, 0,
+	    "yes or no" },
 
 	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
 	    "debug, info, warn or error" },
@@ -162,6 +188,11 @@ config_defaults(struct config *c)
 	c->idle_timeout_ms = 5 * 60 * 1000;
 	c->flow_buffer = 256 * 1024;
 	c->max_memory = 512 * 1024 * 1024;
+	c->icmp = CONFIG_ICMP_DROP;
+	c->udp = true;
+	c->udp_timeout_ms = 60 * 1000;
+	c->udp_filtering = CONFIG_UDP_ENDPOINT_INDEPENDENT;
+	c->udp_max_flows = 1024;
 	c->log_level = LOG_LEVEL_INFO;
 }
 
@@ -497,6 +528,8 @@ config_set(struct config *c, const char *section, const char *key,
 	size_t			 sz;
 	bool			 b;
 	enum log_level		 level;
+	const char *const	*words;
+	size_t			 i;
 
 	if (section == NULL)
 		section = "";
@@ -582,6 +615,15 @@ config_set(struct config *c, const char *section, const char *key,
 		if (!log_level_parse(value, &level))
 			goto bad;
 		c->log_level = level;
+		break;
+	case CONFIG_ENUM:
+		words = config_enum_words(k->name);
+		for (i = 0; words[i] != NULL; i++)
+			if (strcasecmp(value, words[i]) == 0)
+				break;
+		if (words[i] == NULL)
+			goto bad;
+		*(int *)(void *)field = (int)i;
 		break;
 	}
 	return 0;

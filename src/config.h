@@ -19,6 +19,18 @@
 
 #define CONFIG_ERR_MAX	512
 
+/* [tun] icmp: what echo requests into the TUN get */
+enum config_icmp {
+	CONFIG_ICMP_DROP,		/* nothing: the path is unknown */
+	CONFIG_ICMP_LOCAL,		/* an answer from sluice itself */
+};
+
+/* [udp] filtering (RFC 4787): which remotes may reach a mapping */
+enum config_udp_filter {
+	CONFIG_UDP_ENDPOINT_INDEPENDENT,	/* any remote */
+	CONFIG_UDP_ADDRESS_DEPENDENT,	/* addresses the client sent to */
+};
+
 struct config {
 	/* [tun] */
 	char		tun_name[IFNAMSIZ];	/* default "sluice0" */
@@ -31,6 +43,7 @@ struct config {
 	int		ipv6_prefix;		/* 0..128 */
 	int		tun_fd;			/* -1: open/create by name */
 	bool		offload;		/* default true: TSO/csum offloads */
+	int		icmp;			/* enum config_icmp; default drop */
 
 	/* [upstream] */
 	bool		has_upstream;
@@ -53,6 +66,13 @@ struct config {
 	unsigned	idle_timeout_ms;	/* default 5m; 0 = never */
 	size_t		flow_buffer;		/* default 256k; 16k..64m */
 	size_t		max_memory;		/* default 512m; 0 = no budget */
+
+	/* [udp] */
+	bool		udp;			/* default true */
+	unsigned	udp_timeout_ms;		/* default 60s */
+	int		udp_filtering;		/* enum config_udp_filter */
+	unsigned	udp_max_flows;		/* default 1024 */
+	bool		udp_allow_plain;	/* default false */
 
 	/* [log] */
 	enum log_level	log_level;		/* default info */

@@ -24,6 +24,7 @@
 #include "perf.h"
 #include "stack.h"
 #include "tun.h"
+#include "udp.h"
 #include "upstream.h"
 
 struct main_override {
@@ -56,10 +57,16 @@ static const struct main_key_opt {
 	{ "ipv6",		"tun",		"ipv6" },
 	{ "tun-fd",		"tun",		"fd" },
 	{ "tun-offload",	"tun",		"offload" },
+	{ "tun-icmp",		"tun",		"icmp" },
 	{ "max-flows",		"limits",	"max_flows" },
 	{ "idle-timeout",	"limits",	"idle_timeout" },
 	{ "flow-buffer",	"limits",	"flow_buffer" },
 	{ "max-memory",		"limits",	"max_memory" },
+	{ "udp",		"udp",		"enable" },
+	{ "udp-timeout",	"udp",		"timeout" },
+	{ "udp-filtering",	"udp",		"filtering" },
+	{ "udp-max-flows",	"udp",		"max_flows" },
+	{ "udp-allow-plain",	"udp",		"allow_plain" },
 	{ "log-level",		"log",		"level" },
 };
 #define MAIN_NKEY_OPTS	(sizeof(main_key_opts) / sizeof(main_key_opts[0]))
@@ -72,7 +79,8 @@ main_usage(FILE *f)
 "       sluice -t [-c FILE] [options]\n"
 "       sluice --perf reader|writer [options]   self-benchmark (sluice --perf --help)\n"
 "\n"
-"Relay every TCP flow routed into a TUN device through an upstream proxy.\n"
+"Relay every TCP flow and UDP datagram routed into a TUN device through an\n"
+"upstream proxy.\n"
 "Options override the same keys of the configuration file.\n"
 "\n"
 "  -c, --config FILE         INI configuration file (see sluice.conf(5))\n"
@@ -99,17 +107,29 @@ main_usage(FILE *f)
 "      --ipv6 ADDR/PREFIX    IPv6 address of the TUN device              [tun] ipv6\n"
 "      --tun-fd N            use this already-open TUN fd as it is       [tun] fd\n"
 "      --tun-offload yes|no  TSO and checksum offloads on the TUN (yes)  [tun] offload\n"
+"      --tun-icmp drop|local ping to any address: unanswered, or answered\n"
+"                            by sluice itself (drop)                     [tun] icmp\n"
 "      --max-flows N         concurrent flows, 1..16000; more SYNs get a RST (4096)\n"
 "                                                                        [limits] max_flows\n"
 "      --idle-timeout DUR    close flows idle this long, 0 = never (5m)  [limits] idle_timeout\n"
 "      --flow-buffer SIZE    buffer per flow and direction (256k)        [limits] flow_buffer\n"
 "      --max-memory SIZE     refuse new flows while the flows buffer this\n"
 "                            much, 0 = no budget (512m)                  [limits] max_memory\n"
+"      --udp yes|no          relay UDP via SOCKS5 UDP ASSOCIATE (yes)    [udp] enable\n"
+"      --udp-timeout DUR     end an association idle this long (60s)     [udp] timeout\n"
+"      --udp-filtering MODE  endpoint-independent or address-dependent\n"
+"                            (endpoint-independent)                      [udp] filtering\n"
+"      --udp-max-flows N     concurrent associations, 1..16000 (1024)    [udp] max_flows\n"
+"      --udp-allow-plain yes|no  with socks5+tls://, relay UDP in clear\n"
+"                            beside the TLS connection (no)              [udp] allow_plain\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
 "\n"
 "Signals: SIGINT/SIGTERM shut down cleanly; SIGUSR1 logs counters.\n"
+"UDP through an upstream that cannot carry it (http://, https://, socks5+tls://\n"
+"without --udp-allow-plain, a SOCKS5 server that refuses UDP ASSOCIATE) gets\n"
+"ICMP port unreachable at once.\n"
 "\n"
 "Durations: 250ms, 10s, 5m, 1h.  Sizes: 65536, 256k, 4m.\n"
 "sluice adds no routes: route what should go through the proxy into the\n"
@@ -124,6 +144,7 @@ struct main_ctx {
 	struct event_base *base;
 	struct stack	*stack;
 	struct flows	*flows;
+	struct udps	*udps;
 	bool		 failed;	/* the TUN device died */
 };
 
@@ -131,15 +152,17 @@ struct main_ctx {
 #define MAIN_FD_SPARE	64
 
 /*
- * Make room for max_flows upstream sockets: raise the soft fd limit (often
- * 1024, systemd's default) as far as needed and the hard limit allows; if
- * it does not, lower max_flows to fit and say so once.
+ * Make room for max_flows upstream sockets and two per UDP association:
+ * raise the soft fd limit (often 1024, systemd's default) as far as
+ * needed and the hard limit allows; if it does not, lower max_flows (and
+ * then udp max_flows) to fit and say so once.
  */
 static void
 main_fd_limit(struct config *c)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)c->max_flows + MAIN_FD_SPARE;
+	rlim_t udp = c->udp ? 2 * (rlim_t)c->udp_max_flows : 0;
+	rlim_t want = (rlim_t)c->max_flows + udp + MAIN_FD_SPARE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("getrlimit(RLIMIT_NOFILE)");
@@ -156,15 +179,29 @@ main_fd_limit(struct config *c)
 		}
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-		unsigned fit = rl.rlim_cur > 2 * MAIN_FD_SPARE ?
-		    (unsigned)(rl.rlim_cur - MAIN_FD_SPARE) : MAIN_FD_SPARE;
+		rlim_t room = rl.rlim_cur > 2 * MAIN_FD_SPARE ?
+		    rl.rlim_cur - MAIN_FD_SPARE : MAIN_FD_SPARE;
+		unsigned tcp, uflows = c->udp_max_flows;
 
-		log_warnx("max_flows %u needs %llu file descriptors but the "
-		    "limit is %llu (hard %llu): max_flows lowered to %u; raise "
-		    "LimitNOFILE= or ulimit -Hn to allow more", c->max_flows,
+		/* TCP gets what is left after UDP, but at least half */
+		if (udp > room / 2) {
+			uflows = (unsigned)(room / 4);
+			if (uflows == 0)
+				uflows = 1;
+			udp = 2 * (rlim_t)uflows;
+		}
+		tcp = (unsigned)(room - udp);
+		log_warnx("max_flows %u and udp max_flows %u need %llu file "
+		    "descriptors but the limit is %llu (hard %llu): lowered "
+		    "to %u and %u; raise LimitNOFILE= or ulimit -Hn to allow "
+		    "more", c->max_flows, c->udp ? c->udp_max_flows : 0,
 		    (unsigned long long)want, (unsigned long long)rl.rlim_cur,
-		    (unsigned long long)rl.rlim_max, fit);
-		c->max_flows = fit;
+		    (unsigned long long)rl.rlim_max,
+		    tcp < c->max_flows ? tcp : c->max_flows,
+		    c->udp ? uflows : 0);
+		if (tcp < c->max_flows)
+			c->max_flows = tcp;
+		c->udp_max_flows = uflows;
 	}
 }
 
@@ -185,16 +222,25 @@ main_log_stats(const struct main_ctx *ctx)
 {
 	struct stack_stats ss;
 	struct flows_stats fs;
+	struct udps_stats us;
 
 	if (ctx->stack == NULL || ctx->flows == NULL)
 		return;
+	memset(&us, 0, sizeof(us));
+	if (ctx->udps != NULL)
+		udps_get_stats(ctx->udps, &us);
 	stack_get_stats(ctx->stack, &ss);
 	flows_get_stats(ctx->flows, &fs);
 	log_info("stats: flows %u active, %llu accepted, %llu refused "
 	    "(%llu over max_flows, %llu over memory, %llu loops), %llu bytes "
 	    "up, %llu down, %zu KiB buffered; tun rx %llu packets (%llu "
 	    "dropped), tx %llu (%llu dropped); lwip dropped %llu ip, %llu "
-	    "tcp, %llu assertions, heap %u%%, segments %u%%",
+	    "tcp, %llu assertions, heap %u%%, segments %u%%; udp %u "
+	    "associations (%llu opened, %llu failed, %llu expired), %llu "
+	    "udp-up (%llu bytes), %llu udp-down (%llu bytes), dropped %llu "
+	    "no-udp %llu udp-refused %llu queue-full %llu udp-over-max %llu "
+	    "fragmented %llu filtered %llu bad-reply %llu send-error; icmp "
+	    "%llu unreachable %llu rate-limited %llu echo-dropped",
 	    fs.active, (unsigned long long)fs.accepted,
 	    (unsigned long long)fs.refused, (unsigned long long)fs.over_limit,
 	    (unsigned long long)fs.over_memory, (unsigned long long)fs.loops,
@@ -205,7 +251,20 @@ main_log_stats(const struct main_ctx *ctx)
 	    (unsigned long long)ss.ip_dropped,
 	    (unsigned long long)ss.tcp_dropped,
 	    (unsigned long long)ss.lwip_asserts, ss.heap_used_pct,
-	    ss.seg_used_pct);
+	    ss.seg_used_pct, us.active, (unsigned long long)us.opened,
+	    (unsigned long long)us.failed, (unsigned long long)us.expired,
+	    (unsigned long long)us.up, (unsigned long long)us.up_bytes,
+	    (unsigned long long)us.down, (unsigned long long)us.down_bytes,
+	    (unsigned long long)us.no_udp, (unsigned long long)us.refused,
+	    (unsigned long long)us.queue_full,
+	    (unsigned long long)us.over_max,
+	    (unsigned long long)us.fragmented,
+	    (unsigned long long)us.filtered,
+	    (unsigned long long)us.bad_reply,
+	    (unsigned long long)us.send_error,
+	    (unsigned long long)us.icmp_sent,
+	    (unsigned long long)us.icmp_limited,
+	    (unsigned long long)ss.echo_dropped);
 }
 
 static void
@@ -238,12 +297,13 @@ main(int argc, char *argv[])
 	int ch, idx, nov = 0, rc = 1;
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *sigusr1 = NULL;
-	struct main_ctx ctx = { NULL, NULL, NULL, false };
+	struct main_ctx ctx = { NULL, NULL, NULL, NULL, false };
 	struct upstream *up = NULL;
 	struct tun tun = { .fd = -1 };
 	struct stack *stack = NULL;
 	struct flows *flows = NULL;
 	struct flows_limits lim;
+	struct udps_limits ulim;
 	char upname[URL_HOST_MAX + 32];
 
 	/*
@@ -382,6 +442,15 @@ main(int argc, char *argv[])
 	stack_set_fatal_cb(stack, main_stack_fatal_cb, &ctx);
 	if ((flows = flows_new(base, stack, up, &lim)) == NULL)
 		goto out;
+	stack_set_icmp_echo(stack, c.icmp == CONFIG_ICMP_LOCAL);
+	ulim.enable = c.udp;
+	ulim.max_flows = c.udp_max_flows;
+	ulim.timeout_ms = c.udp_timeout_ms;
+	ulim.address_dependent =
+	    c.udp_filtering == CONFIG_UDP_ADDRESS_DEPENDENT;
+	ulim.allow_plain = c.udp_allow_plain;
+	if ((ctx.udps = udps_new(base, stack, up, &ulim)) == NULL)
+		goto out;
 
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
@@ -404,6 +473,7 @@ main(int argc, char *argv[])
 		rc = ctx.failed ? 1 : 0;
 out:
 	main_log_stats(&ctx);
+	udps_free(ctx.udps);
 	flows_free(flows);
 	/* let libevent finalize the bufferevents of the flows just closed */
 	if (base != NULL)

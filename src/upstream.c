@@ -57,22 +57,25 @@ struct upstream_dial {
 	struct sockaddr_storage	 dst;
 	upstream_dial_cb	 cb;
 	void			*arg;
+	upstream_assoc_cb	 assoc_cb;	/* UDP ASSOCIATE, not CONNECT */
+	struct sockaddr_storage	 relay;		/* ... its BND.ADDR/PORT */
 };
 
 static void	upstream_dial_read_cb(struct bufferevent *, void *);
 static void	upstream_dial_event_cb(struct bufferevent *, short, void *);
+static int	upstream_relay_fix(struct upstream_dial *);
 
 /*
- * A non-blocking TCP socket for the proxy's family with the mark and the
+ * A non-blocking socket of the family and type with the mark and the
  * interface set.  -1 with err (errno kept) when it cannot be had.
  */
 static int
-upstream_socket(const struct upstream *up, char *err, size_t errlen)
+upstream_socket(const struct upstream *up, int family, int type, char *err,
+    size_t errlen)
 {
 	int	fd, e;
 
-	fd = socket(up->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
@@ -187,7 +190,8 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 		char	serr[160];
 		int	fd;
 
-		if ((fd = upstream_socket(up, serr, sizeof(serr))) == -1) {
+		if ((fd = upstream_socket(up, up->addr.ss_family, SOCK_STREAM, serr,
+		    sizeof(serr))) == -1) {
 			snprintf(err, errlen, "upstream %s: %s", up->name,
 			    serr);
 			upstream_free(up);
@@ -252,12 +256,15 @@ upstream_dial_free(struct upstream_dial *d)
 	free(d);
 }
 
-/* Finish a dial: hand over the bev (why == NULL) or report failure. */
+/*
+ * Finish a dial: hand over the bev (why == NULL) or report failure.  For
+ * an association, proxy_fault means the proxy said no (a REP, or
+ * authentication), not that it could not be reached.
+ */
 static void
 upstream_dial_done(struct upstream_dial *d, const char *why, bool proxy_fault)
 {
 	struct bufferevent *bev = NULL;
-	upstream_dial_cb cb = d->cb;
 	void *arg = d->arg;
 
 	if (why == NULL) {
@@ -267,7 +274,11 @@ upstream_dial_done(struct upstream_dial *d, const char *why, bool proxy_fault)
 		bufferevent_disable(bev, EV_READ | EV_WRITE);
 		bufferevent_set_timeouts(bev, NULL, NULL);
 	}
-	cb(arg, bev, why, proxy_fault);
+	if (d->assoc_cb != NULL)
+		d->assoc_cb(arg, bev, why == NULL ?
+		    (struct sockaddr *)&d->relay : NULL, why, proxy_fault);
+	else
+		d->cb(arg, bev, why, proxy_fault);
 	upstream_dial_free(d);
 }
 
@@ -288,17 +299,20 @@ upstream_dial_timer_cb(evutil_socket_t fd, short what, void *arg)
 	upstream_dial_done(d, d->state != DIAL_CONNECTING ?
 	    "proxy handshake timed out" : d->up->tls != NULL ?
 	    "proxy connect or tls handshake timed out" :
-	    "proxy connect timed out", true);
+	    "proxy connect timed out", d->assoc_cb == NULL);
 }
 
-/* Send the SOCKS5 CONNECT request for the flow's destination. */
+/* Send the SOCKS5 CONNECT (or UDP ASSOCIATE) request. */
 static int
 upstream_send_connect(struct upstream_dial *d)
 {
 	uint8_t msg[SOCKS5_MSG_MAX];
 	size_t n;
 
-	n = socks5_build_connect(msg, sizeof(msg),
+	/* the address datagrams will come from is not known (NAT, the
+	 * family of the relay): all zeros, as RFC 1928 allows */
+	n = d->assoc_cb != NULL ? socks5_build_associate(msg, sizeof(msg),
+	    NULL) : socks5_build_connect(msg, sizeof(msg),
 	    (struct sockaddr *)&d->dst);
 	if (n == 0 || bufferevent_write(d->bev, msg, n) == -1)
 		return -1;
@@ -414,7 +428,13 @@ upstream_dial_read_cb(struct bufferevent *bev, void *arg)
 			}
 			break;
 		case DIAL_REPLY:
-			st = socks5_parse_connect(buf, len, &rep, &used, &why);
+			st = socks5_parse_reply(buf, len, &rep, &d->relay,
+			    &used, &why);
+			if (st == SOCKS5_OK && d->assoc_cb != NULL &&
+			    upstream_relay_fix(d) == -1) {
+				st = SOCKS5_FAIL;
+				why = "udp relay address is a name";
+			}
 			if (st == SOCKS5_OK) {
 				evbuffer_drain(in, used);
 				upstream_dial_done(d, NULL, false);
@@ -432,7 +452,13 @@ upstream_dial_read_cb(struct bufferevent *bev, void *arg)
 			char reason[160];
 			bool proxy_fault = true;
 
-			if (d->state == DIAL_REPLY && rep != 0) {
+			if (d->assoc_cb != NULL) {
+				/* the proxy answered: refused, or bad */
+				proxy_fault = true;
+				snprintf(reason, sizeof(reason), "socks5%s: %s",
+				    d->state == DIAL_AUTH ? " authentication" :
+				    "", why);
+			} else if (d->state == DIAL_REPLY && rep != 0) {
 				/* the destination's answer, relayed by the proxy */
 				proxy_fault = rep == SOCKS5_REP_GENERAL_FAILURE ||
 				    rep == SOCKS5_REP_NOT_ALLOWED ||
@@ -450,6 +476,39 @@ upstream_dial_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
+}
+
+/*
+ * The UDP relay's address from an ASSOCIATE reply: BND.ADDR 0.0.0.0 or ::
+ * means the proxy's own address (where the control connection went).
+ * -1 when it is a domain name, which sluice does not resolve.
+ */
+static int
+upstream_relay_fix(struct upstream_dial *d)
+{
+	struct sockaddr_storage *r = &d->relay;
+	in_port_t port;
+
+	if (r->ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)r;
+
+		if (sin->sin_addr.s_addr != htonl(INADDR_ANY))
+			return 0;
+		port = sin->sin_port;
+	} else if (r->ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)r;
+
+		if (!IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			return 0;
+		port = sin6->sin6_port;
+	} else
+		return -1;
+	memcpy(r, &d->up->addr, d->up->addrlen);
+	if (r->ss_family == AF_INET)
+		((struct sockaddr_in *)r)->sin_port = port;
+	else
+		((struct sockaddr_in6 *)r)->sin6_port = port;
+	return 0;
 }
 
 static void
@@ -499,30 +558,23 @@ upstream_dial_event_cb(struct bufferevent *bev, short what, void *arg)
 		    "proxy closed the connection during the handshake");
 	else
 		snprintf(reason, sizeof(reason), "proxy: event 0x%x", what);
-	upstream_dial_done(d, reason, true);
+	/* an association: a close in answer to the request is a refusal */
+	upstream_dial_done(d, reason, d->assoc_cb == NULL ||
+	    ((what & BEV_EVENT_EOF) && (d->state == DIAL_REPLY ||
+	    d->state == DIAL_AUTH)));
 }
 
-struct upstream_dial *
-upstream_dial(struct upstream *up, const struct sockaddr *dst,
-    upstream_dial_cb cb, void *arg)
+/* Start connecting d to the proxy; frees d and returns NULL on failure. */
+static struct upstream_dial *
+upstream_dial_start(struct upstream_dial *d)
 {
-	struct upstream_dial *d;
+	struct upstream *up = d->up;
 	char serr[160];
 	int fd;
 
-	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
-		return NULL;
-	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		log_warn_rl("upstream: calloc");
-		return NULL;
-	}
-	d->up = up;
-	d->cb = cb;
-	d->arg = arg;
 	d->state = DIAL_CONNECTING;
-	memcpy(&d->dst, dst, dst->sa_family == AF_INET ?
-	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-	if ((fd = upstream_socket(up, serr, sizeof(serr))) == -1) {
+	if ((fd = upstream_socket(up, up->addr.ss_family, SOCK_STREAM, serr,
+		    sizeof(serr))) == -1) {
 		log_warnx_rl("upstream %s: %s", up->name, serr);
 		free(d);
 		return NULL;
@@ -558,6 +610,78 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 bad:
 	upstream_dial_free(d);
 	return NULL;
+}
+
+struct upstream_dial *
+upstream_dial(struct upstream *up, const struct sockaddr *dst,
+    upstream_dial_cb cb, void *arg)
+{
+	struct upstream_dial *d;
+
+	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
+		return NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		log_warn_rl("upstream: calloc");
+		return NULL;
+	}
+	d->up = up;
+	d->cb = cb;
+	d->arg = arg;
+	memcpy(&d->dst, dst, dst->sa_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	return upstream_dial_start(d);
+}
+
+const char *
+upstream_udp_unsupported(const struct upstream *up, bool allow_plain)
+{
+	switch (up->url.scheme) {
+	case URL_SOCKS5:
+		return NULL;
+	case URL_SOCKS5_TLS:
+		return allow_plain ? NULL : "the socks5 udp relay would run "
+		    "outside tls, in clear ([udp] allow_plain = yes allows it)";
+	default:
+		return "an http proxy cannot carry udp";
+	}
+}
+
+struct upstream_dial *
+upstream_associate(struct upstream *up, upstream_assoc_cb cb, void *arg)
+{
+	struct upstream_dial *d;
+
+	if (up->url.scheme != URL_SOCKS5 && up->url.scheme != URL_SOCKS5_TLS)
+		return NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		log_warn_rl("upstream: calloc");
+		return NULL;
+	}
+	d->up = up;
+	d->assoc_cb = cb;
+	d->arg = arg;
+	return upstream_dial_start(d);
+}
+
+int
+upstream_udp_socket(const struct upstream *up, const struct sockaddr *relay,
+    char *err, size_t errlen)
+{
+	socklen_t len = relay->sa_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd, e;
+
+	if ((fd = upstream_socket(up, relay->sa_family, SOCK_DGRAM, err,
+	    errlen)) == -1)
+		return -1;
+	if (connect(fd, relay, len) == -1) {
+		e = errno;
+		snprintf(err, errlen, "udp relay connect: %s", strerror(e));
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 void

@@ -47,6 +47,38 @@ void		 upstream_free(struct upstream *up);
  */
 struct upstream_dial *upstream_dial(struct upstream *up,
 		    const struct sockaddr *dst, upstream_dial_cb cb, void *arg);
+/*
+ * SOCKS5 UDP ASSOCIATE result.  On success bev is the control connection
+ * (the callee's now, callbacks cleared; the association lives as long as
+ * it stays open) and relay the proxy's UDP relay address (a BND.ADDR of
+ * 0.0.0.0 or :: replaced by the proxy's address).  On failure bev and
+ * relay are NULL, why says what went wrong (valid during the call only),
+ * and refused tells that the proxy answered no (a REP, or authentication)
+ * rather than could not be reached.
+ */
+typedef void (*upstream_assoc_cb)(void *arg, struct bufferevent *bev,
+    const struct sockaddr *relay, const char *why, bool refused);
+/*
+ * Open a UDP association (socks5:// and socks5+tls:// upstreams only; see
+ * upstream_udp_unsupported()).  Cancel with upstream_dial_cancel().  NULL
+ * if it could not even start (logged).
+ */
+struct upstream_dial *upstream_associate(struct upstream *up,
+		    upstream_assoc_cb cb, void *arg);
+/*
+ * Why datagrams cannot go through this upstream (http:// and https://;
+ * socks5+tls:// unless allow_plain, since the relay would run in clear),
+ * or NULL when they can.
+ */
+const char	*upstream_udp_unsupported(const struct upstream *up,
+		    bool allow_plain);
+/*
+ * A non-blocking UDP socket with the upstream's mark and interface,
+ * connected to relay (so only the relay's datagrams come in).  -1 with
+ * err on failure.
+ */
+int		 upstream_udp_socket(const struct upstream *up,
+		    const struct sockaddr *relay, char *err, size_t errlen);
 /* Abandon a dial in progress; its callback will not run. */
 void		 upstream_dial_cancel(struct upstream_dial *d);
 
