@@ -365,8 +365,9 @@ assoc_fail(struct assoc *a, const char *why, bool refused)
 	static struct log_limit lim;
 
 	log_at_limited(&lim, LOG_LEVEL_WARN, false,
-	    "udp %llu %s: association via %s failed: %s",
-	    (unsigned long long)a->id, a->desc, upstream_name(u->up), why);
+	    "udp %llu %s: association via %s %s: %s",
+	    (unsigned long long)a->id, a->desc, upstream_name(u->up),
+	    refused ? "refused" : "failed", why);
 	u->st.failed++;
 	if (refused)
 		udp_ms_later(&u->refused_until, UDP_REFUSED_HOLD_MS);
