@@ -8,6 +8,7 @@
  *         stack_input()
  *   0x02  do not check checksums (as with TUN checksum offload)
  *   0x04  relay mode (below); without it, packet mode
+ *   0x08  drop ICMP echo requests ([tun] icmp = drop) instead of answering
  *
  * Packet mode answers SYNs with a private catch-all listener.  After the
  * options byte come up to FUZZ_MAX_PACKETS records, each a 16-bit
@@ -22,7 +23,10 @@
  *   0x8000  after it, run the reassembly timers and sys_check_timeouts()
  * The listener's answer depends on the destination port mod 4: 0 accept
  * and discard data, 1 refuse (RST), 2 defer the SYN-ACK (as flows do while
- * dialing), 3 accept and echo data back.
+ * dialing), 3 accept and echo data back.  UDP datagrams (the stack's UDP
+ * intake, lwIP patch 0006) get, by destination port mod 4: 0 nothing,
+ * 1 ICMP port unreachable, 2 the datagram echoed back, 3 a reply 45 times
+ * as long (at most the largest datagram), fragmented to the MTU.
  *
  * Relay mode drives real flows (src/flow.c) through a real upstream
  * (src/upstream.c) to a SOCKS5 server inside this process, on 127.0.0.1
@@ -119,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_OPT_TUN		0x01
 #define FUZZ_OPT_NO_CHECK	0x02
 #define FUZZ_OPT_RELAY		0x04
+#define FUZZ_OPT_NO_ECHO	0x08
 
 #define FUZZ_LEN_MASK		0x07ff
 #define FUZZ_FIX_CSUM		0x0800
@@ -1388,6 +1393,46 @@ fuzz_deliver(const uint8_t *pkt, size_t len, bool tun)
 	fuzz_turn();
 }
 
+/* Packet mode: the UDP intake's answer (see the top of the file). */
+static void
+fuzz_udp_cb(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
+    const struct iovec *iov, int iovcnt, size_t len)
+{
+	static uint8_t buf[65536];
+	size_t n = 0, i, max;
+	int k;
+	uint16_t port;
+
+	(void)arg;
+	assert(src->sa_family == dst->sa_family);
+	assert(src->sa_family == AF_INET || src->sa_family == AF_INET6);
+	for (k = 0; k < iovcnt; k++) {
+		assert(n + iov[k].iov_len <= len);
+		memcpy(buf + n, iov[k].iov_base, iov[k].iov_len);
+		n += iov[k].iov_len;
+	}
+	assert(n == len);
+	port = ntohs(src->sa_family == AF_INET ?
+	    ((const struct sockaddr_in *)(const void *)dst)->sin_port :
+	    ((const struct sockaddr_in6 *)(const void *)dst)->sin6_port);
+	switch (port % 4) {
+	case 1:
+		stack_icmp_port_unreach(fuzz_stack, src, dst, buf, len);
+		break;
+	case 2:
+		stack_udp_output(fuzz_stack, dst, src, buf, len);
+		break;
+	case 3:
+		max = src->sa_family == AF_INET ? 65507 : 65527;
+		for (i = len; i < max && i < len * 45; i++)
+			buf[i] = (uint8_t)i;
+		stack_udp_output(fuzz_stack, dst, src, buf, i);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Packet mode: records to the private listener. */
 static void
 fuzz_packets(uint8_t opt, const uint8_t *data, size_t size)
@@ -1399,6 +1444,8 @@ fuzz_packets(uint8_t opt, const uint8_t *data, size_t size)
 
 	if (stack_listen_any(fuzz_stack, fuzz_syn_cb, NULL) == -1)
 		abort();
+	stack_udp_any(fuzz_stack, fuzz_udp_cb, NULL);
+	stack_set_icmp_echo(fuzz_stack, (opt & FUZZ_OPT_NO_ECHO) == 0);
 	for (n = 0; n < FUZZ_MAX_PACKETS && size - off >= 2; n++) {
 		hdr = (uint16_t)(data[off] << 8 | data[off + 1]);
 		off += 2;
@@ -1434,6 +1481,8 @@ fuzz_packets(uint8_t opt, const uint8_t *data, size_t size)
 		}
 	}
 	stack_unlisten(fuzz_stack);
+	stack_udp_any(fuzz_stack, NULL, NULL);
+	stack_set_icmp_echo(fuzz_stack, true);
 }
 
 int
