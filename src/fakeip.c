@@ -1,0 +1,508 @@
+/*
+ * fakeip.c - the fake-IP table (see fakeip.h).
+ *
+ * Each mapping is one entry, found by name and by address through two
+ * chained hash tables under a random SipHash key, and kept on an LRU list
+ * while no flow holds it (a held entry is off the list, so the list's head
+ * is always the one to forget).  Names are stored lower-cased.  A pool
+ * address is the pool's network plus an offset 1..size (the network and
+ * the last address are never handed out); for IPv6 the offset is the low
+ * 32 bits.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/random.h>
+
+#include "fakeip.h"
+#include "lwip_hooks.h"
+
+struct fakeip_entry {
+	struct fakeip_entry		*name_next;
+	struct fakeip_entry		*addr_next;
+	TAILQ_ENTRY(fakeip_entry)	 lru;
+	int				 family;
+	uint32_t			 off;	/* in the family's pool */
+	unsigned			 refs;	/* flows holding it */
+	char				 name[];	/* lower case */
+};
+
+struct fakeip_pool {
+	int		 family;
+	uint32_t	 base4;		/* host order (AF_INET) */
+	struct in6_addr	 base6;		/* low 32 bits zero (AF_INET6) */
+	int		 prefix;
+	uint32_t	 size;		/* offsets 1..size */
+	uint32_t	 next;		/* next offset to try */
+	unsigned	 count;
+};
+
+struct fakeip {
+	struct fakeip_pool	 pool[2];	/* [0] IPv4, [1] IPv6 */
+	unsigned		 max;
+	unsigned		 count;
+	struct fakeip_entry	**by_name;
+	struct fakeip_entry	**by_addr;
+	size_t			 mask;
+	uint8_t			 key[16];
+	TAILQ_HEAD(, fakeip_entry) lru;		/* unheld, oldest first */
+	struct fakeip_stats	 st;
+};
+
+static struct fakeip_pool *
+fakeip_pool_of(struct fakeip *fi, int family)
+{
+	return family == AF_INET6 ? &fi->pool[1] : &fi->pool[0];
+}
+
+static size_t
+fakeip_hash_name(const struct fakeip *fi, const char *lname)
+{
+	return (size_t)lwip_hooks_siphash(fi->key, lname, strlen(lname)) &
+	    fi->mask;
+}
+
+static size_t
+fakeip_hash_addr(const struct fakeip *fi, int family, uint32_t off)
+{
+	uint8_t k[5];
+
+	k[0] = family == AF_INET6 ? 6 : 4;
+	memcpy(k + 1, &off, 4);
+	return (size_t)lwip_hooks_siphash(fi->key, k, sizeof(k)) & fi->mask;
+}
+
+/* The offset of a pool address, 0 when it is not one. */
+static uint32_t
+fakeip_off_of(const struct fakeip *fi, const struct sockaddr *sa)
+{
+	const struct fakeip_pool *p;
+	uint32_t a, off;
+
+	if (sa->sa_family == AF_INET) {
+		p = &fi->pool[0];
+		a = ntohl(((const struct sockaddr_in *)(const void *)sa)->
+		    sin_addr.s_addr);
+		if (p->prefix == 0 || (a ^ p->base4) >> (32 - p->prefix) != 0)
+			return 0;
+		off = a - p->base4;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr;
+		int i, bits;
+
+		p = &fi->pool[1];
+		if (p->prefix == 0)
+			return 0;
+		for (i = 0, bits = p->prefix; bits > 0; i++, bits -= 8) {
+			uint8_t m = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+
+			if ((in6->s6_addr[i] ^ p->base6.s6_addr[i]) & m)
+				return 0;
+		}
+		memcpy(&off, &in6->s6_addr[12], 4);
+		off = ntohl(off);
+		memcpy(&a, &p->base6.s6_addr[12], 4);
+		off -= ntohl(a);
+	} else
+		return 0;
+	return off >= 1 && off <= p->size ? off : 0;
+}
+
+static void
+fakeip_addr_of(const struct fakeip_pool *p, uint32_t off, void *addr)
+{
+	uint32_t a;
+
+	if (p->family == AF_INET) {
+		a = htonl(p->base4 + off);
+		memcpy(addr, &a, 4);
+	} else {
+		struct in6_addr in6 = p->base6;
+
+		memcpy(&a, &in6.s6_addr[12], 4);
+		a = htonl(ntohl(a) + off);
+		memcpy(&in6.s6_addr[12], &a, 4);
+		memcpy(addr, &in6, 16);
+	}
+}
+
+/* Set up one pool; -1 with err if the prefix is out of range. */
+static int
+fakeip_pool_init(struct fakeip_pool *p, int family, const void *net,
+    int prefix, char *err, size_t errlen)
+{
+	p->family = family;
+	p->prefix = prefix;
+	p->next = 1;
+	if (family == AF_INET) {
+		uint32_t n;
+
+		if (prefix < 8 || prefix > 30) {
+			snprintf(err, errlen, "fake_ipv4: prefix /%d: expected "
+			    "/8../30", prefix);
+			return -1;
+		}
+		memcpy(&n, net, 4);
+		p->base4 = ntohl(n) & (uint32_t)(0xffffffffu << (32 - prefix));
+		p->size = (uint32_t)((1ull << (32 - prefix)) - 2);
+	} else {
+		int i, bits;
+
+		if (prefix < 64 || prefix > 120) {
+			snprintf(err, errlen, "fake_ipv6: prefix /%d: expected "
+			    "/64../120", prefix);
+			return -1;
+		}
+		memcpy(&p->base6, net, 16);
+		for (i = 0, bits = prefix; i < 16; i++, bits -= 8) {
+			if (bits >= 8)
+				continue;
+			p->base6.s6_addr[i] &= bits > 0 ?
+			    (uint8_t)(0xff << (8 - bits)) : 0;
+		}
+		/* offsets live in the low 32 bits */
+		p->size = prefix >= 96 ?
+		    (uint32_t)((1ull << (128 - prefix)) - 2) : 0xfffffffeu;
+	}
+	return 0;
+}
+
+struct fakeip *
+fakeip_new(const struct in_addr *net4, int prefix4,
+    const struct in6_addr *net6, int prefix6, unsigned max, char *err,
+    size_t errlen)
+{
+	struct fakeip *fi;
+	size_t n = 64;
+
+	if ((fi = calloc(1, sizeof(*fi))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (fakeip_pool_init(&fi->pool[0], AF_INET, net4, prefix4, err,
+	    errlen) == -1 || fakeip_pool_init(&fi->pool[1], AF_INET6, net6,
+	    prefix6, err, errlen) == -1) {
+		free(fi);
+		return NULL;
+	}
+	fi->max = max > 0 ? max : 1;
+	while (n < (size_t)fi->max * 2)
+		n <<= 1;
+	fi->mask = n - 1;
+	TAILQ_INIT(&fi->lru);
+	if ((fi->by_name = calloc(n, sizeof(*fi->by_name))) == NULL ||
+	    (fi->by_addr = calloc(n, sizeof(*fi->by_addr))) == NULL ||
+	    getrandom(fi->key, sizeof(fi->key), 0) != sizeof(fi->key)) {
+		snprintf(err, errlen, "cannot set up: %s", strerror(errno));
+		fakeip_free(fi);
+		return NULL;
+	}
+	return fi;
+}
+
+/* Take e out of both hash tables (not the LRU list). */
+static void
+fakeip_unhash(struct fakeip *fi, struct fakeip_entry *e)
+{
+	struct fakeip_entry **pp;
+
+	for (pp = &fi->by_name[fakeip_hash_name(fi, e->name)]; *pp != NULL;
+	    pp = &(*pp)->name_next)
+		if (*pp == e) {
+			*pp = e->name_next;
+			break;
+		}
+	for (pp = &fi->by_addr[fakeip_hash_addr(fi, e->family, e->off)];
+	    *pp != NULL; pp = &(*pp)->addr_next)
+		if (*pp == e) {
+			*pp = e->addr_next;
+			break;
+		}
+}
+
+void
+fakeip_free(struct fakeip *fi)
+{
+	struct fakeip_entry *e;
+	size_t i;
+
+	if (fi == NULL)
+		return;
+	for (i = 0; fi->by_name != NULL && i <= fi->mask; i++) {
+		while ((e = fi->by_name[i]) != NULL) {
+			fi->by_name[i] = e->name_next;
+			free(e);
+		}
+	}
+	free(fi->by_name);
+	free(fi->by_addr);
+	free(fi);
+}
+
+static struct fakeip_entry *
+fakeip_find_name(const struct fakeip *fi, const char *lname, int family)
+{
+	struct fakeip_entry *e;
+
+	for (e = fi->by_name[fakeip_hash_name(fi, lname)]; e != NULL;
+	    e = e->name_next)
+		if (e->family == family && strcmp(e->name, lname) == 0)
+			return e;
+	return NULL;
+}
+
+static struct fakeip_entry *
+fakeip_find_addr(const struct fakeip *fi, int family, uint32_t off)
+{
+	struct fakeip_entry *e;
+
+	for (e = fi->by_addr[fakeip_hash_addr(fi, family, off)]; e != NULL;
+	    e = e->addr_next)
+		if (e->family == family && e->off == off)
+			return e;
+	return NULL;
+}
+
+/* Mark e just used. */
+static void
+fakeip_touch(struct fakeip *fi, struct fakeip_entry *e)
+{
+	if (e->refs > 0)
+		return;
+	TAILQ_REMOVE(&fi->lru, e, lru);
+	TAILQ_INSERT_TAIL(&fi->lru, e, lru);
+}
+
+/* Forget the least recently used unheld entry (of family, if not 0). */
+static bool
+fakeip_evict(struct fakeip *fi, int family)
+{
+	struct fakeip_entry *e;
+
+	TAILQ_FOREACH(e, &fi->lru, lru)
+		if (family == 0 || e->family == family)
+			break;
+	if (e == NULL)
+		return false;
+	TAILQ_REMOVE(&fi->lru, e, lru);
+	fakeip_unhash(fi, e);
+	fakeip_pool_of(fi, e->family)->count--;
+	fi->count--;
+	fi->st.evicted++;
+	free(e);
+	return true;
+}
+
+/* Add a mapping of lname at off; NULL if out of memory. */
+static struct fakeip_entry *
+fakeip_insert(struct fakeip *fi, const char *lname, int family, uint32_t off)
+{
+	struct fakeip_entry *e;
+	size_t h, len = strlen(lname);
+
+	if ((e = calloc(1, sizeof(*e) + len + 1)) == NULL)
+		return NULL;
+	memcpy(e->name, lname, len + 1);
+	e->family = family;
+	e->off = off;
+	h = fakeip_hash_name(fi, lname);
+	e->name_next = fi->by_name[h];
+	fi->by_name[h] = e;
+	h = fakeip_hash_addr(fi, family, off);
+	e->addr_next = fi->by_addr[h];
+	fi->by_addr[h] = e;
+	TAILQ_INSERT_TAIL(&fi->lru, e, lru);
+	fakeip_pool_of(fi, family)->count++;
+	fi->count++;
+	fi->st.created++;
+	return e;
+}
+
+/* name lower-cased into out (cap >= strlen + 1); false if too long. */
+static bool
+fakeip_lower(const char *name, char *out, size_t cap)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n >= cap)
+		return false;
+	for (i = 0; i <= n; i++)
+		out[i] = name[i] >= 'A' && name[i] <= 'Z' ?
+		    (char)(name[i] - 'A' + 'a') : name[i];
+	return true;
+}
+
+int
+fakeip_addr(struct fakeip *fi, const char *name, int family, void *addr)
+{
+	struct fakeip_pool *p = fakeip_pool_of(fi, family);
+	struct fakeip_entry *e;
+	char lname[256];
+	uint32_t off, tries;
+
+	if ((family != AF_INET && family != AF_INET6) ||
+	    !fakeip_lower(name, lname, sizeof(lname)))
+		return -1;
+	if ((e = fakeip_find_name(fi, lname, family)) != NULL) {
+		fakeip_touch(fi, e);
+		fakeip_addr_of(p, e->off, addr);
+		return 0;
+	}
+	/* room: the table's bound, and the pool's own size */
+	if ((fi->count >= fi->max && !fakeip_evict(fi, 0)) ||
+	    (p->count >= p->size && !fakeip_evict(fi, family))) {
+		fi->st.full++;
+		return -1;
+	}
+	/* the next free offset, in turn around the pool */
+	for (tries = 0; tries < p->size; tries++) {
+		off = p->next;
+		p->next = p->next >= p->size ? 1 : p->next + 1;
+		if (fakeip_find_addr(fi, family, off) == NULL)
+			break;
+	}
+	if (tries == p->size || (e = fakeip_insert(fi, lname, family,
+	    off)) == NULL) {
+		fi->st.full++;
+		return -1;
+	}
+	fakeip_addr_of(p, off, addr);
+	return 0;
+}
+
+bool
+fakeip_contains(const struct fakeip *fi, const struct sockaddr *sa)
+{
+	return fakeip_off_of(fi, sa) != 0;
+}
+
+const char *
+fakeip_name(struct fakeip *fi, const struct sockaddr *sa, bool hold)
+{
+	struct fakeip_entry *e;
+	uint32_t off;
+
+	if ((off = fakeip_off_of(fi, sa)) == 0 ||
+	    (e = fakeip_find_addr(fi, sa->sa_family, off)) == NULL) {
+		fi->st.unmapped++;
+		return NULL;
+	}
+	fakeip_touch(fi, e);
+	if (hold) {
+		if (e->refs++ == 0)
+			TAILQ_REMOVE(&fi->lru, e, lru);
+	}
+	return e->name;
+}
+
+void
+fakeip_release(struct fakeip *fi, const struct sockaddr *sa)
+{
+	struct fakeip_entry *e;
+	uint32_t off;
+
+	if ((off = fakeip_off_of(fi, sa)) == 0 ||
+	    (e = fakeip_find_addr(fi, sa->sa_family, off)) == NULL ||
+	    e->refs == 0)
+		return;
+	if (--e->refs == 0)
+		TAILQ_INSERT_TAIL(&fi->lru, e, lru);
+}
+
+int
+fakeip_save(const struct fakeip *fi, const char *path, char *err,
+    size_t errlen)
+{
+	char tmp[4096], a[INET6_ADDRSTRLEN];
+	unsigned char addr[16];
+	struct fakeip_entry *e;
+	FILE *f;
+	size_t i;
+	int rc = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	if ((f = fopen(tmp, "w")) == NULL) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "# sluice fake-ip table: address name\n");
+	for (i = 0; i <= fi->mask; i++) {
+		for (e = fi->by_name[i]; e != NULL; e = e->name_next) {
+			fakeip_addr_of(&fi->pool[e->family == AF_INET6],
+			    e->off, addr);
+			inet_ntop(e->family, addr, a, sizeof(a));
+			fprintf(f, "%s %s\n", a, e->name);
+		}
+	}
+	if (fflush(f) == EOF || ferror(f))
+		rc = -1;
+	if (fclose(f) == EOF)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) == -1)
+		rc = -1;
+	if (rc == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		remove(tmp);
+	}
+	return rc;
+}
+
+int
+fakeip_load(struct fakeip *fi, const char *path, char *err, size_t errlen)
+{
+	char line[512], a[64], name[256], lname[256];
+	struct sockaddr_storage ss;
+	struct fakeip_pool *p;
+	uint32_t off;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 0;	/* a first start */
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		memset(&ss, 0, sizeof(ss));
+		if (line[0] == '#' ||
+		    sscanf(line, "%63s %255s", a, name) != 2 ||
+		    !fakeip_lower(name, lname, sizeof(lname)))
+			continue;
+		if (inet_pton(AF_INET, a,
+		    &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+			ss.ss_family = AF_INET;
+		else if (inet_pton(AF_INET6, a,
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+			ss.ss_family = AF_INET6;
+		else
+			continue;
+		if ((off = fakeip_off_of(fi, (struct sockaddr *)&ss)) == 0 ||
+		    fi->count >= fi->max ||
+		    fakeip_find_addr(fi, ss.ss_family, off) != NULL ||
+		    fakeip_find_name(fi, lname, ss.ss_family) != NULL)
+			continue;
+		if (fakeip_insert(fi, lname, ss.ss_family, off) == NULL)
+			break;
+		p = fakeip_pool_of(fi, ss.ss_family);
+		if (off >= p->next)
+			p->next = off >= p->size ? 1 : off + 1;
+	}
+	fclose(f);
+	fi->st.created = 0;
+	return 0;
+}
+
+void
+fakeip_get_stats(const struct fakeip *fi, struct fakeip_stats *st)
+{
+	*st = fi->st;
+	st->mappings = fi->count;
+}
