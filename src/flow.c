@@ -40,6 +40,7 @@
 
 #include "lwip/tcp.h"
 
+#include "fakeip.h"
 #include "flow.h"
 #include "log.h"
 #include "stack.h"
@@ -96,6 +97,7 @@ struct flow {
 	size_t			 held_in;	/* of which upstream input */
 	uint64_t		 bytes_up;
 	uint64_t		 bytes_down;
+	struct sockaddr_storage	 fake;		/* a fake-IP destination held */
 	char			 desc[112];	/* "src -> dst" */
 };
 
@@ -111,6 +113,7 @@ struct flows {
 	struct event		*reap_ev;
 	uint64_t		 next_id;
 	size_t			 held;		/* sum of the flows' held */
+	struct fakeip		*fakeip;	/* DNS fake-ip mode, or NULL */
 	struct flows_stats	 st;
 };
 
@@ -535,9 +538,11 @@ static err_t
 flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 {
 	static struct log_limit lim_flows, lim_mem, lim_loop;
+	static struct log_limit lim_fake;
 	struct flows *fl = arg;
 	struct sockaddr_storage dst;
 	struct flow *f;
+	const char *name = NULL;
 	char src[64], dstr[64], why[128];
 
 	stack_pcb_dst(pcb, &dst);
@@ -560,6 +565,14 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 		return flows_refuse(fl, pcb, &fl->st.over_memory, &lim_mem,
 		    LOG_LEVEL_WARN, why);
 	}
+	if (fl->fakeip != NULL &&
+	    fakeip_contains(fl->fakeip, (struct sockaddr *)&dst) &&
+	    (name = fakeip_name(fl->fakeip, (struct sockaddr *)&dst,
+	    false)) == NULL)
+		return flows_refuse(fl, pcb, &fl->st.refused, &lim_fake,
+		    LOG_LEVEL_WARN, "a fake-ip address that stands for no "
+		    "name (a restart without [dns] state_file, or a mapping "
+		    "long forgotten)");
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		fl->st.refused++;
 		return ERR_MEM;
@@ -571,8 +584,24 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 	snprintf(f->desc, sizeof(f->desc), "%s -> %s",
 	    stack_pcb_addr(pcb, false, src, sizeof(src)),
 	    stack_pcb_addr(pcb, true, dstr, sizeof(dstr)));
-	f->dial = upstream_dial(fl->up, (struct sockaddr *)&dst,
-	    flows_dial_cb, f);
+	if (name != NULL) {
+		/* the proxy resolves the name; the mapping is held */
+		uint16_t port = ntohs(dst.ss_family == AF_INET ?
+		    ((struct sockaddr_in *)&dst)->sin_port :
+		    ((struct sockaddr_in6 *)&dst)->sin6_port);
+
+		snprintf(f->desc, sizeof(f->desc), "%s -> %s (%s)",
+		    stack_pcb_addr(pcb, false, src, sizeof(src)), name,
+		    stack_pcb_addr(pcb, true, dstr, sizeof(dstr)));
+		f->dial = upstream_dial_name(fl->up, name, port,
+		    flows_dial_cb, f);
+		if (f->dial != NULL) {
+			fakeip_name(fl->fakeip, (struct sockaddr *)&dst, true);
+			memcpy(&f->fake, &dst, sizeof(dst));
+		}
+	} else
+		f->dial = upstream_dial(fl->up, (struct sockaddr *)&dst,
+		    flows_dial_cb, f);
 	if (f->dial == NULL) {
 		fl->st.refused++;
 		free(f);
@@ -648,6 +677,10 @@ flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 	}
 	flow_held(f, 0, f->held);
 	f->held_in = 0;
+	if (f->fake.ss_family != AF_UNSPEC) {
+		fakeip_release(fl->fakeip, (struct sockaddr *)&f->fake);
+		f->fake.ss_family = AF_UNSPEC;
+	}
 	TAILQ_REMOVE(&fl->live, f, entry);
 	TAILQ_INSERT_TAIL(&fl->dead, f, entry);
 	fl->st.active--;
@@ -711,6 +744,12 @@ flows_free(struct flows *fl)
 	flows_reap_cb(-1, 0, fl);
 	event_free(fl->reap_ev);
 	free(fl);
+}
+
+void
+flows_set_fakeip(struct flows *fl, struct fakeip *fi)
+{
+	fl->fakeip = fi;
 }
 
 void

@@ -18,6 +18,7 @@
 struct stack;
 struct upstream;
 struct flows;
+struct fakeip;
 
 struct flows_limits {
 	unsigned	max_flows;
@@ -45,5 +46,11 @@ struct flows	*flows_new(struct event_base *base, struct stack *stack,
 /* Close every flow (clients get a RST) and stop listening.  NULL is ok. */
 void		 flows_free(struct flows *fl);
 void		 flows_get_stats(const struct flows *fl, struct flows_stats *st);
+/*
+ * DNS fake-ip mode: flows to an address of fi's pools go to the proxy by
+ * the name it stands for (and are refused with a RST when it stands for
+ * none).  fi must outlive fl.
+ */
+void		 flows_set_fakeip(struct flows *fl, struct fakeip *fi);
 
 #endif

@@ -153,6 +153,48 @@ bad:
 	return 0;
 }
 
+bool
+http_name_ok(const char *name)
+{
+	size_t	i, n = name != NULL ? strlen(name) : 0;
+
+	if (n == 0 || n > 253 || name[0] == '.' || name[0] == '-')
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+size_t
+http_build_connect_name(char *buf, size_t cap, const char *name,
+    uint16_t port, const char *user, const char *pass)
+{
+	size_t	off;
+	int	n;
+
+	if (buf == NULL || cap == 0 || !http_name_ok(name))
+		return 0;
+	n = snprintf(buf, cap, "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n",
+	    name, port, name, port);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	off = n;
+	if (user != NULL && http_add_auth(buf, cap, &off, user, pass) == -1)
+		goto bad;
+	if (cap - off < 3)
+		goto bad;
+	memcpy(buf + off, "\r\n", 3);
+	return off + 2;
+bad:
+	mbedtls_platform_zeroize(buf, cap);
+	return 0;
+}
+
 /*
  * Scan text from buf[*pos] to the end of the line.  HTTP_OK with *pos just
  * past the CRLF, HTTP_MORE if the line is not complete yet, HTTP_FAIL on a

@@ -39,6 +39,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define HTTP_HEADER_MAX		16384	/* all response header blocks */
@@ -64,6 +65,18 @@ enum http_status {
  */
 size_t http_build_connect(char *buf, size_t cap, const struct sockaddr *dst,
     const char *user, const char *pass);
+/*
+ * The same to a host name and port ("CONNECT name:port"); the name must
+ * pass http_name_ok().
+ */
+size_t http_build_connect_name(char *buf, size_t cap, const char *name,
+    uint16_t port, const char *user, const char *pass);
+/*
+ * Whether name is a plain host name (1..253 of letters, digits, '-', '_'
+ * and '.', not starting with '.' or '-'): nothing that could break out of
+ * a request line or a header.
+ */
+bool http_name_ok(const char *name);
 
 /*
  * Parse the proxy's response in buf[0..len).  On HTTP_OK, *code is the

@@ -58,6 +58,8 @@ struct upstream_dial {
 	upstream_dial_cb	 cb;
 	void			*arg;
 	upstream_assoc_cb	 assoc_cb;	/* UDP ASSOCIATE, not CONNECT */
+	char			 name[256];	/* CONNECT to a name, not dst */
+	uint16_t		 port;		/* ... and this port */
 	struct sockaddr_storage	 relay;		/* ... its BND.ADDR/PORT */
 };
 
@@ -311,9 +313,14 @@ upstream_send_connect(struct upstream_dial *d)
 
 	/* the address datagrams will come from is not known (NAT, the
 	 * family of the relay): all zeros, as RFC 1928 allows */
-	n = d->assoc_cb != NULL ? socks5_build_associate(msg, sizeof(msg),
-	    NULL) : socks5_build_connect(msg, sizeof(msg),
-	    (struct sockaddr *)&d->dst);
+	if (d->assoc_cb != NULL)
+		n = socks5_build_associate(msg, sizeof(msg), NULL);
+	else if (d->name[0] != '\0')
+		n = socks5_build_connect_name(msg, sizeof(msg), d->name,
+		    d->port);
+	else
+		n = socks5_build_connect(msg, sizeof(msg),
+		    (struct sockaddr *)&d->dst);
 	if (n == 0 || bufferevent_write(d->bev, msg, n) == -1)
 		return -1;
 	d->state = DIAL_REPLY;
@@ -328,9 +335,15 @@ upstream_send_http(struct upstream_dial *d)
 	size_t n;
 	int rc = 0;
 
-	n = http_build_connect(msg, sizeof(msg), (struct sockaddr *)&d->dst,
-	    d->up->url.has_auth ? d->up->url.user : NULL,
-	    d->up->url.has_auth ? d->up->url.pass : NULL);
+	if (d->name[0] != '\0')
+		n = http_build_connect_name(msg, sizeof(msg), d->name, d->port,
+		    d->up->url.has_auth ? d->up->url.user : NULL,
+		    d->up->url.has_auth ? d->up->url.pass : NULL);
+	else
+		n = http_build_connect(msg, sizeof(msg),
+		    (struct sockaddr *)&d->dst,
+		    d->up->url.has_auth ? d->up->url.user : NULL,
+		    d->up->url.has_auth ? d->up->url.pass : NULL);
 	if (n == 0 || (d->up->url.has_auth ? upstream_write_secret(d->bev,
 	    msg, n) : bufferevent_write(d->bev, msg, n)) == -1)
 		rc = -1;
@@ -629,6 +642,26 @@ upstream_dial(struct upstream *up, const struct sockaddr *dst,
 	d->arg = arg;
 	memcpy(&d->dst, dst, dst->sa_family == AF_INET ?
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	return upstream_dial_start(d);
+}
+
+struct upstream_dial *
+upstream_dial_name(struct upstream *up, const char *name, uint16_t port,
+    upstream_dial_cb cb, void *arg)
+{
+	struct upstream_dial *d;
+
+	if (!http_name_ok(name))
+		return NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		log_warn_rl("upstream: calloc");
+		return NULL;
+	}
+	d->up = up;
+	d->cb = cb;
+	d->arg = arg;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->port = port;
 	return upstream_dial_start(d);
 }
 

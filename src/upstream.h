@@ -8,6 +8,7 @@
 #define SLUICE_UPSTREAM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
@@ -47,6 +48,15 @@ void		 upstream_free(struct upstream *up);
  */
 struct upstream_dial *upstream_dial(struct upstream *up,
 		    const struct sockaddr *dst, upstream_dial_cb cb, void *arg);
+/*
+ * The same to a host name and port (SOCKS5 ATYP DOMAINNAME, HTTP
+ * "CONNECT name:port"): the proxy resolves it.  NULL if the name is not a
+ * plain host name (http_name_ok()) or the dial could not start.
+ */
+struct upstream_dial *upstream_dial_name(struct upstream *up,
+		    const char *name, uint16_t port, upstream_dial_cb cb,
+		    void *arg);
+
 /*
  * SOCKS5 UDP ASSOCIATE result.  On success bev is the control connection
  * (the callee's now, callbacks cleared; the association lives as long as

@@ -387,6 +387,37 @@ test_status_ok(void)
 	CHECK(!http_status_ok(407));
 }
 
+/* CONNECT to a name: exact bytes; names that could inject are refused. */
+static void
+test_build_name(void)
+{
+	const char *want = "CONNECT www.example.test:443 HTTP/1.1\r\n"
+	    "Host: www.example.test:443\r\n\r\n";
+	char buf[512];
+	size_t n;
+
+	n = http_build_connect_name(buf, sizeof buf, "www.example.test", 443,
+	    NULL, NULL);
+	CHECK(n == strlen(want));
+	CHECK(memcmp(buf, want, strlen(want) + 1) == 0);
+	CHECK(http_build_connect_name(buf, strlen(want), "www.example.test",
+	    443, NULL, NULL) == 0);
+	n = http_build_connect_name(buf, sizeof buf, "a_b-c.test", 80, "u",
+	    "p");
+	CHECK(n > 0 && strstr(buf, "Proxy-Authorization: Basic dTpw\r\n") !=
+	    NULL);
+	CHECK(!http_name_ok(""));
+	CHECK(!http_name_ok("a b"));
+	CHECK(!http_name_ok("a\r\nX-Evil: 1"));
+	CHECK(!http_name_ok("a:80"));
+	CHECK(!http_name_ok(".a"));
+	CHECK(!http_name_ok("-a"));
+	CHECK(!http_name_ok("a\\046b"));
+	CHECK(http_name_ok("xn--bcher-kva.example"));
+	CHECK(http_build_connect_name(buf, sizeof buf, "a b", 80, NULL,
+	    NULL) == 0);
+}
+
 int
 main(void)
 {
@@ -395,6 +426,7 @@ main(void)
 	test_parse_bad();
 	test_parse_limits();
 	test_build();
+	test_build_name();
 	test_status_ok();
 	return check_summary("test_http");
 }
