@@ -618,6 +618,13 @@ stack_set_vnet_hdr(struct stack *s)
 		return -1;
 	}
 	s->vnet = true;
+	/*
+	 * TCP segments of up to 64 KiB go out whole as TSO super-packets:
+	 * no MTU for lwIP, or its IP layer would fragment them.  Datagrams
+	 * of our own are fragmented at the TUN's MTU (stack_ip_send).
+	 */
+	s->netif.mtu = 0;
+	s->netif.mtu6 = 0;
 	/* the kernel finishes TCP checksums both ways; lwIP does the rest */
 	NETIF_SET_CHECKSUM_CTRL(&s->netif,
 	    NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP |
@@ -1056,14 +1063,21 @@ stack_set_icmp_echo(struct stack *s, bool answer)
 	icmp_echo_off = answer ? 0 : 1;
 }
 
-/* Send p (an L4 message) from src to dst through the TUN; frees p. */
+/*
+ * Send p (an L4 message) from src to dst through the TUN, fragmented at
+ * the TUN's MTU (which the netif lacks with offloads); frees p.
+ */
 static int
 stack_ip_send(struct stack *s, struct pbuf *p, const ip_addr_t *src,
     const ip_addr_t *dst, u8_t ttl, u8_t proto)
 {
+	u16_t mtu = s->netif.mtu, mtu6 = s->netif.mtu6;
 	err_t err;
 
+	s->netif.mtu = s->netif.mtu6 = (u16_t)(s->mtu > 65535 ? 65535 : s->mtu);
 	err = ip_output_if_src(p, src, dst, ttl, 0, proto, &s->netif);
+	s->netif.mtu = mtu;
+	s->netif.mtu6 = mtu6;
 	pbuf_free(p);
 	return err == ERR_OK ? 0 : -1;
 }
