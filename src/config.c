@@ -47,6 +47,11 @@ enum config_type {
 	CONFIG_PIN,		/* SHA-256 pin; empty = unset */
 	CONFIG_LOG_LEVEL,	/* debug/info/warn/error */
 	CONFIG_ENUM,		/* int: the index of a word in words */
+	CONFIG_CIDR4,		/* struct config_cidr: IPv4 network/prefix */
+	CONFIG_CIDR6,		/* struct config_cidr: IPv6 network/prefix */
+	CONFIG_PORTS,		/* dns_ports: 1..CONFIG_PORTS_MAX ports */
+	CONFIG_SOCKADDR,	/* struct sockaddr_storage: ADDR[:PORT] */
+	CONFIG_SUFFIXES,	/* char[max]: domain suffixes, space-separated */
 };
 
 struct config_key {
@@ -65,13 +70,18 @@ struct config_key {
 static const char *const config_icmp_words[] = { "drop", "local", NULL };
 static const char *const config_filter_words[] = {
 	"endpoint-independent", "address-dependent", NULL };
+static const char *const config_dns_words[] = {
+	"tcp", "fake-ip", "udp", "off", NULL };
 
 /* The words a CONFIG_ENUM key takes, NULL-ended. */
 static const char *const *
 config_enum_words(const char *key)
 {
-	return strcmp(key, "icmp") == 0 ? config_icmp_words :
-	    config_filter_words;
+	if (strcmp(key, "icmp") == 0)
+		return config_icmp_words;
+	if (strcmp(key, "mode") == 0)
+		return config_dns_words;
+	return config_filter_words;
 }
 #define SIZE(field)	sizeof(((struct config *)NULL)->field)
 
@@ -137,6 +147,27 @@ static const struct config_key config_keys[] = {
 	{ "udp", "allow_plain", CONFIG_BOOL, OFF(udp_allow_plain), 0, 0,
 	    "yes or no" },
 
+	{ "dns", "mode", CONFIG_ENUM, OFF(dns_mode), 0, 0,
+	    "tcp, fake-ip, udp or off" },
+	{ "dns", "ports", CONFIG_PORTS, 0, 0, 0,
+	    "1 to 8 ports 1..65535, separated by commas or blanks" },
+	{ "dns", "server", CONFIG_SOCKADDR, OFF(dns_server), 0, 0,
+	    "an IPv4 or IPv6 address with an optional port (1.2.3.4, "
+	    "1.2.3.4:5353, 2001:db8::1, [2001:db8::1]:5353), or nothing" },
+	{ "dns", "timeout", CONFIG_DURATION, OFF(dns_timeout_ms), 100,
+	    60 * 1000, "a duration like 500ms or 5s, 100ms..60s" },
+	{ "dns", "fake_ipv4", CONFIG_CIDR4, OFF(fake_ipv4), 0, 0,
+	    "an IPv4 network with a prefix /8../30, like 198.18.0.0/15" },
+	{ "dns", "fake_ipv6", CONFIG_CIDR6, OFF(fake_ipv6), 0, 0,
+	    "an IPv6 network with a prefix /64../120, like fd00:5:1ce::/64" },
+	{ "dns", "fake_ip_max", CONFIG_UINT, OFF(fake_ip_max), 16, 4000000,
+	    "an integer 16..4000000" },
+	{ "dns", "exclude", CONFIG_SUFFIXES, OFF(dns_exclude), 0,
+	    SIZE(dns_exclude), "domain suffixes (letters, digits, `-', `_' "
+	    "and `.') separated by commas or blanks" },
+	{ "dns", "state_file", CONFIG_PATH, OFF(state_file), 0,
+	    SIZE(state_file), NULL },
+
 	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
 	    "debug, info, warn or error" },
 };
@@ -193,6 +224,17 @@ config_defaults(struct config *c)
 	c->udp_timeout_ms = 60 * 1000;
 	c->udp_filtering = CONFIG_UDP_ENDPOINT_INDEPENDENT;
 	c->udp_max_flows = 1024;
+	c->dns_mode = CONFIG_DNS_TCP;
+	c->dns_ports[0] = 53;
+	c->dns_nports = 1;
+	c->dns_timeout_ms = 5 * 1000;
+	inet_pton(AF_INET, "198.18.0.0", &c->fake_ipv4.addr.v4);
+	c->fake_ipv4.prefix = 15;
+	inet_pton(AF_INET6, "fd00:5:1ce::", &c->fake_ipv6.addr.v6);
+	c->fake_ipv6.prefix = 64;
+	c->fake_ip_max = 65536;
+	snprintf(c->dns_exclude, sizeof(c->dns_exclude),
+	    "local localhost lan home.arpa internal");
 	c->log_level = LOG_LEVEL_INFO;
 }
 
@@ -425,6 +467,117 @@ config_parse_pin(const char *s, unsigned char out[32])
 	return true;
 }
 
+/* Ports separated by commas or blanks: 1..CONFIG_PORTS_MAX of 1..65535. */
+static bool
+config_parse_ports(const char *s, uint16_t *ports, unsigned *n)
+{
+	char buf[128], *tok, *save = NULL;
+	uint16_t tmp[CONFIG_PORTS_MAX];
+	unsigned cnt = 0;
+	long long v;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		if (cnt == CONFIG_PORTS_MAX ||
+		    !config_parse_int(tok, 1, 65535, &v))
+			return false;
+		tmp[cnt++] = (uint16_t)v;
+	}
+	if (cnt == 0)
+		return false;
+	memcpy(ports, tmp, cnt * sizeof(*ports));
+	*n = cnt;
+	return true;
+}
+
+/*
+ * ADDR or ADDR:PORT (IPv4), ADDR or [ADDR]:PORT (IPv6), into *ss with
+ * defport when none is given; "" unsets (AF_UNSPEC).
+ */
+static bool
+config_parse_sockaddr(const char *s, uint16_t defport,
+    struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port = NULL, *end;
+	long long v = defport;
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (*s == '\0')
+		return true;
+	if (*s == '[') {
+		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
+			return false;
+		n = (size_t)(end - s - 1);
+		port = end + 2;
+		s++;
+	} else if ((end = strchr(s, ':')) != NULL && strchr(end + 1, ':') ==
+	    NULL) {
+		n = (size_t)(end - s);
+		port = end + 1;
+	} else
+		n = strlen(s);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (port != NULL && !config_parse_int(port, 1, 65535, &v))
+		return false;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)v);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)v);
+		return true;
+	}
+	memset(ss, 0, sizeof(*ss));
+	return false;
+}
+
+/*
+ * Domain suffixes separated by commas or blanks, stored lower-case and
+ * blank-separated in out (cap bytes), leading dots dropped.
+ */
+static bool
+config_parse_suffixes(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	char c;
+
+	while (*s != '\0') {
+		while (*s == ',' || *s == ' ' || *s == '\t')
+			s++;
+		while (*s == '.')
+			s++;
+		if (*s == '\0')
+			break;
+		if (o > 0) {
+			if (o + 1 >= cap)
+				return false;
+			out[o++] = ' ';
+		}
+		for (; *s != '\0' && *s != ',' && *s != ' ' && *s != '\t';
+		    s++) {
+			c = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_' || c == '.') || o + 1 >= cap)
+				return false;
+			out[o++] = c;
+		}
+	}
+	out[o] = '\0';
+	return true;
+}
+
 /* yes/no in its usual spellings; "none" is no (verify = none). */
 static bool
 config_parse_bool(const char *s, bool *out)
@@ -615,6 +768,32 @@ config_set(struct config *c, const char *section, const char *key,
 		if (!log_level_parse(value, &level))
 			goto bad;
 		c->log_level = level;
+		break;
+	case CONFIG_CIDR4:
+	case CONFIG_CIDR6: {
+		struct config_cidr *cidr = (struct config_cidr *)(void *)field;
+
+		if (!config_parse_prefix(value, k->type == CONFIG_CIDR4 ?
+		    AF_INET : AF_INET6, &cidr->addr, &cidr->prefix) ||
+		    (k->type == CONFIG_CIDR4 && (cidr->prefix < 8 ||
+		    cidr->prefix > 30 || strchr(value, '/') == NULL)) ||
+		    (k->type == CONFIG_CIDR6 && (cidr->prefix < 64 ||
+		    cidr->prefix > 120 || strchr(value, '/') == NULL)))
+			goto bad;
+		break;
+	}
+	case CONFIG_PORTS:
+		if (!config_parse_ports(value, c->dns_ports, &c->dns_nports))
+			goto bad;
+		break;
+	case CONFIG_SOCKADDR:
+		if (!config_parse_sockaddr(value, 53,
+		    (struct sockaddr_storage *)(void *)field))
+			goto bad;
+		break;
+	case CONFIG_SUFFIXES:
+		if (!config_parse_suffixes(value, field, (size_t)k->max))
+			goto bad;
 		break;
 	case CONFIG_ENUM:
 		words = config_enum_words(k->name);

@@ -10,6 +10,7 @@
 
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,25 @@
 enum config_icmp {
 	CONFIG_ICMP_DROP,		/* nothing: the path is unknown */
 	CONFIG_ICMP_LOCAL,		/* an answer from sluice itself */
+};
+
+/* [dns] mode: what happens to DNS queries over UDP */
+enum config_dns_mode {
+	CONFIG_DNS_TCP,		/* DNS over TCP through the upstream */
+	CONFIG_DNS_FAKE_IP,	/* A/AAAA from the fake pools; the proxy resolves */
+	CONFIG_DNS_UDP,		/* like any UDP, through UDP ASSOCIATE */
+	CONFIG_DNS_OFF,		/* the same: not treated specially */
+};
+
+#define CONFIG_PORTS_MAX	8
+
+/* A network and its prefix length. */
+struct config_cidr {
+	union {
+		struct in_addr	v4;
+		struct in6_addr	v6;
+	} addr;
+	int		prefix;
 };
 
 /* [udp] filtering (RFC 4787): which remotes may reach a mapping */
@@ -73,6 +93,18 @@ struct config {
 	int		udp_filtering;		/* enum config_udp_filter */
 	unsigned	udp_max_flows;		/* default 1024 */
 	bool		udp_allow_plain;	/* default false */
+
+	/* [dns] */
+	int		dns_mode;		/* enum config_dns_mode; tcp */
+	uint16_t	dns_ports[CONFIG_PORTS_MAX];	/* default 53 */
+	unsigned	dns_nports;
+	struct sockaddr_storage dns_server;	/* AF_UNSPEC: as addressed */
+	unsigned	dns_timeout_ms;		/* default 5s */
+	struct config_cidr fake_ipv4;		/* default 198.18.0.0/15 */
+	struct config_cidr fake_ipv6;		/* default fd00:5:1ce::/64 */
+	unsigned	fake_ip_max;		/* default 65536 */
+	char		dns_exclude[512];	/* suffixes, blank-separated */
+	char		state_file[256];	/* "" = none */
 
 	/* [log] */
 	enum log_level	log_level;		/* default info */

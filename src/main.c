@@ -19,6 +19,8 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "dnsfwd.h"
+#include "fakeip.h"
 #include "flow.h"
 #include "log.h"
 #include "perf.h"
@@ -67,6 +69,15 @@ static const struct main_key_opt {
 	{ "udp-filtering",	"udp",		"filtering" },
 	{ "udp-max-flows",	"udp",		"max_flows" },
 	{ "udp-allow-plain",	"udp",		"allow_plain" },
+	{ "dns",		"dns",		"mode" },
+	{ "dns-ports",		"dns",		"ports" },
+	{ "dns-server",		"dns",		"server" },
+	{ "dns-timeout",	"dns",		"timeout" },
+	{ "fake-ipv4",		"dns",		"fake_ipv4" },
+	{ "fake-ipv6",		"dns",		"fake_ipv6" },
+	{ "fake-ip-max",	"dns",		"fake_ip_max" },
+	{ "dns-exclude",	"dns",		"exclude" },
+	{ "dns-state-file",	"dns",		"state_file" },
 	{ "log-level",		"log",		"level" },
 };
 #define MAIN_NKEY_OPTS	(sizeof(main_key_opts) / sizeof(main_key_opts[0]))
@@ -122,6 +133,19 @@ main_usage(FILE *f)
 "      --udp-max-flows N     concurrent associations, 1..16000 (1024)    [udp] max_flows\n"
 "      --udp-allow-plain yes|no  with socks5+tls://, relay UDP in clear\n"
 "                            beside the TLS connection (no)              [udp] allow_plain\n"
+"      --dns MODE            DNS over UDP: tcp (DNS over TCP through the\n"
+"                            proxy), fake-ip (the proxy resolves names),\n"
+"                            udp (like any UDP) or off (tcp)             [dns] mode\n"
+"      --dns-ports LIST      the ports DNS is taken from (53)            [dns] ports\n"
+"      --dns-server ADDR[:PORT]  send every query there (none: to the\n"
+"                            resolver the client addressed)              [dns] server\n"
+"      --dns-timeout DUR     SERVFAIL after this long (5s)               [dns] timeout\n"
+"      --fake-ipv4 CIDR      fake-ip pool (198.18.0.0/15)                [dns] fake_ipv4\n"
+"      --fake-ipv6 CIDR      fake-ip pool (fd00:5:1ce::/64)              [dns] fake_ipv6\n"
+"      --fake-ip-max N       fake-ip mappings kept (65536)               [dns] fake_ip_max\n"
+"      --dns-exclude LIST    suffixes resolved for real in fake-ip mode\n"
+"                            (local localhost lan home.arpa internal)    [dns] exclude\n"
+"      --dns-state-file FILE keep the fake-ip table across restarts      [dns] state_file\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
@@ -145,6 +169,8 @@ struct main_ctx {
 	struct stack	*stack;
 	struct flows	*flows;
 	struct udps	*udps;
+	struct dnsfwd	*dnsfwd;
+	struct fakeip	*fakeip;
 	bool		 failed;	/* the TUN device died */
 };
 
@@ -216,6 +242,48 @@ main_stack_fatal_cb(void *arg, const char *why)
 	event_base_loopexit(ctx->base, NULL);
 }
 
+/*
+ * DNS per [dns] mode: tcp and fake-ip take queries from the UDP relay;
+ * fake-ip also sends flows and datagrams to fake addresses by name.
+ */
+static int
+main_dns_setup(struct main_ctx *ctx, const struct config *c,
+    struct upstream *up)
+{
+	struct dnsfwd_options o;
+	char err[CONFIG_ERR_MAX];
+
+	if (c->dns_mode != CONFIG_DNS_TCP && c->dns_mode != CONFIG_DNS_FAKE_IP)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.fake_ip = c->dns_mode == CONFIG_DNS_FAKE_IP;
+	o.ports = c->dns_ports;
+	o.nports = c->dns_nports;
+	o.server = c->dns_server.ss_family != AF_UNSPEC ?
+	    (const struct sockaddr *)&c->dns_server : NULL;
+	o.timeout_ms = c->dns_timeout_ms;
+	o.exclude = c->dns_exclude;
+	if (o.fake_ip) {
+		if ((ctx->fakeip = fakeip_new(&c->fake_ipv4.addr.v4,
+		    c->fake_ipv4.prefix, &c->fake_ipv6.addr.v6,
+		    c->fake_ipv6.prefix, c->fake_ip_max, err,
+		    sizeof(err))) == NULL) {
+			log_errorx("dns: %s", err);
+			return -1;
+		}
+		if (c->state_file[0] != '\0' && fakeip_load(ctx->fakeip,
+		    c->state_file, err, sizeof(err)) == -1)
+			log_warnx("dns: state_file: %s", err);
+		o.fakeip = ctx->fakeip;
+		flows_set_fakeip(ctx->flows, ctx->fakeip);
+		udps_set_fakeip(ctx->udps, ctx->fakeip);
+	}
+	if ((ctx->dnsfwd = dnsfwd_new(ctx->base, ctx->stack, up, &o)) == NULL)
+		return -1;
+	udps_set_take(ctx->udps, dnsfwd_take, ctx->dnsfwd);
+	return 0;
+}
+
 /* One line of counters: on SIGUSR1 and at exit. */
 static void
 main_log_stats(const struct main_ctx *ctx)
@@ -223,12 +291,20 @@ main_log_stats(const struct main_ctx *ctx)
 	struct stack_stats ss;
 	struct flows_stats fs;
 	struct udps_stats us;
+	struct dnsfwd_stats ds;
+	struct fakeip_stats fs4;
 
 	if (ctx->stack == NULL || ctx->flows == NULL)
 		return;
 	memset(&us, 0, sizeof(us));
+	memset(&ds, 0, sizeof(ds));
+	memset(&fs4, 0, sizeof(fs4));
 	if (ctx->udps != NULL)
 		udps_get_stats(ctx->udps, &us);
+	if (ctx->dnsfwd != NULL)
+		dnsfwd_get_stats(ctx->dnsfwd, &ds);
+	if (ctx->fakeip != NULL)
+		fakeip_get_stats(ctx->fakeip, &fs4);
 	stack_get_stats(ctx->stack, &ss);
 	flows_get_stats(ctx->flows, &fs);
 	log_info("stats: flows %u active, %llu accepted, %llu refused "
@@ -240,7 +316,11 @@ main_log_stats(const struct main_ctx *ctx)
 	    "udp-up (%llu bytes), %llu udp-down (%llu bytes), dropped %llu "
 	    "no-udp %llu udp-refused %llu queue-full %llu udp-over-max %llu "
 	    "fragmented %llu filtered %llu bad-reply %llu send-error; icmp "
-	    "%llu unreachable %llu rate-limited %llu echo-dropped",
+	    "%llu unreachable %llu rate-limited %llu echo-dropped; dns %llu "
+	    "queries (%llu fake, %llu nodata, %llu tcp, %llu truncated, %llu "
+	    "servfail, %llu timeouts, %llu bad-query), %u pending, %u "
+	    "dns-conns, p50 %u ms, p99 %u ms; fake-ip %u mappings (%llu "
+	    "created, %llu evicted, %llu full, %llu unmapped)",
 	    fs.active, (unsigned long long)fs.accepted,
 	    (unsigned long long)fs.refused, (unsigned long long)fs.over_limit,
 	    (unsigned long long)fs.over_memory, (unsigned long long)fs.loops,
@@ -264,7 +344,15 @@ main_log_stats(const struct main_ctx *ctx)
 	    (unsigned long long)us.send_error,
 	    (unsigned long long)us.icmp_sent,
 	    (unsigned long long)us.icmp_limited,
-	    (unsigned long long)ss.echo_dropped);
+	    (unsigned long long)ss.echo_dropped,
+	    (unsigned long long)ds.queries, (unsigned long long)ds.fake,
+	    (unsigned long long)ds.nodata, (unsigned long long)ds.tcp,
+	    (unsigned long long)ds.truncated,
+	    (unsigned long long)ds.servfail,
+	    (unsigned long long)ds.timeouts, (unsigned long long)ds.bad,
+	    ds.pending, ds.conns, ds.p50_ms, ds.p99_ms, fs4.mappings,
+	    (unsigned long long)fs4.created, (unsigned long long)fs4.evicted,
+	    (unsigned long long)fs4.full, (unsigned long long)fs4.unmapped);
 }
 
 static void
@@ -297,7 +385,7 @@ main(int argc, char *argv[])
 	int ch, idx, nov = 0, rc = 1;
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *sigusr1 = NULL;
-	struct main_ctx ctx = { NULL, NULL, NULL, NULL, false };
+	struct main_ctx ctx = { NULL, NULL, NULL, NULL, NULL, NULL, false };
 	struct upstream *up = NULL;
 	struct tun tun = { .fd = -1 };
 	struct stack *stack = NULL;
@@ -442,6 +530,8 @@ main(int argc, char *argv[])
 	stack_set_fatal_cb(stack, main_stack_fatal_cb, &ctx);
 	if ((flows = flows_new(base, stack, up, &lim)) == NULL)
 		goto out;
+	ctx.stack = stack;
+	ctx.flows = flows;
 	stack_set_icmp_echo(stack, c.icmp == CONFIG_ICMP_LOCAL);
 	ulim.enable = c.udp;
 	ulim.max_flows = c.udp_max_flows;
@@ -449,13 +539,12 @@ main(int argc, char *argv[])
 	ulim.address_dependent =
 	    c.udp_filtering == CONFIG_UDP_ADDRESS_DEPENDENT;
 	ulim.allow_plain = c.udp_allow_plain;
-	if ((ctx.udps = udps_new(base, stack, up, &ulim)) == NULL)
+	if ((ctx.udps = udps_new(base, stack, up, &ulim)) == NULL ||
+	    main_dns_setup(&ctx, &c, up) == -1)
 		goto out;
 
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
-	ctx.stack = stack;
-	ctx.flows = flows;
 	sigusr1 = evsignal_new(base, SIGUSR1, main_sigusr1_cb, &ctx);
 	if (sigint == NULL || sigterm == NULL || sigusr1 == NULL ||
 	    evsignal_add(sigint, NULL) == -1 ||
@@ -473,8 +562,13 @@ main(int argc, char *argv[])
 		rc = ctx.failed ? 1 : 0;
 out:
 	main_log_stats(&ctx);
+	if (ctx.fakeip != NULL && c.state_file[0] != '\0' &&
+	    fakeip_save(ctx.fakeip, c.state_file, err, sizeof(err)) == -1)
+		log_warnx("dns: state_file: %s", err);
 	udps_free(ctx.udps);
 	flows_free(flows);
+	dnsfwd_free(ctx.dnsfwd);
+	fakeip_free(ctx.fakeip);
 	/* let libevent finalize the bufferevents of the flows just closed */
 	if (base != NULL)
 		event_base_loop(base, EVLOOP_NONBLOCK);

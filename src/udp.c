@@ -32,6 +32,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "fakeip.h"
 #include "log.h"
 #include "lwip_hooks.h"
 #include "socks5.h"
@@ -50,6 +51,7 @@
 #define UDP_ICMP_RATE		1000	/* port unreachable per second */
 #define UDP_ICMP_BURST		100
 #define UDP_IOV_MAX		66	/* header + stack's 64 pieces + 1 */
+#define UDP_FAKES_MAX		8	/* fake-ip destinations remembered */
 
 enum assoc_state {
 	ASSOC_OPENING,
@@ -82,9 +84,11 @@ struct assoc {
 	TAILQ_HEAD(, udp_dgram)	 queue;
 	unsigned		 queued;
 	size_t			 queued_bytes;
-	struct sockaddr_storage	*peers;		/* address-dependent filter */
+	struct sockaddr_storage	*peers;		/* remotes sent to */
 	unsigned		 npeers;
 	unsigned		 peer_next;	/* next slot to reuse when full */
+	struct sockaddr_storage	 fakes[UDP_FAKES_MAX];	/* fake-ip ones */
+	unsigned		 nfakes;
 };
 
 struct udps {
@@ -104,10 +108,14 @@ struct udps {
 	double			 icmp_tokens;
 	struct timespec		 icmp_at;
 	unsigned char		*rxbuf;
+	udps_take_cb		 take;		/* DNS, before anything else */
+	void			*take_arg;
+	struct fakeip		*fakeip;	/* DNS fake-ip mode */
 	struct udps_stats	 st;
 };
 
 static void	assoc_free(struct assoc *);
+static bool	assoc_peer_known(const struct assoc *, const struct sockaddr *);
 static void	assoc_fail(struct assoc *, const char *, bool);
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -143,26 +151,6 @@ udp_salen(const struct sockaddr *sa)
 {
 	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
-}
-
-/* "a.b.c.d:port" or "[v6]:port". */
-static const char *
-udp_sa_str(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
-	}
-	return buf;
 }
 
 /* Whether a and b are the same address (and port, when ports). */
@@ -409,6 +397,52 @@ assoc_note_peer(struct assoc *a, const struct sockaddr *dst)
 	memcpy(&a->peers[i], dst, udp_salen(dst));
 }
 
+/* Remember a fake-ip destination (address and port) sent to. */
+static void
+assoc_note_fake(struct assoc *a, const struct sockaddr *dst)
+{
+	unsigned i;
+
+	for (i = 0; i < a->nfakes; i++)
+		if (udp_sa_equal((struct sockaddr *)&a->fakes[i], dst, true))
+			return;
+	if (a->nfakes == UDP_FAKES_MAX) {
+		memmove(&a->fakes[0], &a->fakes[1],
+		    (UDP_FAKES_MAX - 1) * sizeof(a->fakes[0]));
+		a->nfakes--;
+	}
+	memcpy(&a->fakes[a->nfakes++], dst, udp_salen(dst));
+}
+
+/*
+ * A reply from a remote the client never sent to, on the port of a
+ * fake-ip destination it did send to, comes from what the proxy resolved
+ * that name to: give it the fake address, which is what the client knows
+ * (the newest such destination when several share the port).
+ */
+static void
+assoc_unfake(const struct assoc *a, struct sockaddr_storage *from)
+{
+	in_port_t port = from->ss_family == AF_INET ?
+	    ((struct sockaddr_in *)from)->sin_port :
+	    ((struct sockaddr_in6 *)from)->sin6_port;
+	unsigned i;
+
+	if (a->nfakes == 0 || assoc_peer_known(a, (struct sockaddr *)from))
+		return;
+	for (i = a->nfakes; i-- > 0;) {
+		const struct sockaddr_storage *f = &a->fakes[i];
+
+		if (f->ss_family == from->ss_family &&
+		    (f->ss_family == AF_INET ?
+		    ((const struct sockaddr_in *)f)->sin_port :
+		    ((const struct sockaddr_in6 *)f)->sin6_port) == port) {
+			memcpy(from, f, sizeof(*from));
+			return;
+		}
+	}
+}
+
 static bool
 assoc_peer_known(const struct assoc *a, const struct sockaddr *src)
 {
@@ -436,7 +470,22 @@ assoc_send(struct assoc *a, const struct sockaddr *dst,
 	int i, n = 0;
 	size_t hl;
 
-	if ((hl = socks5_udp_build(hdr, sizeof(hdr), dst)) == 0) {
+	if (u->fakeip != NULL && fakeip_contains(u->fakeip, dst)) {
+		/* the proxy resolves the name the address stands for */
+		const char *name = fakeip_name(u->fakeip, dst, false);
+		uint16_t port = ntohs(dst->sa_family == AF_INET ?
+		    ((const struct sockaddr_in *)(const void *)dst)->sin_port :
+		    ((const struct sockaddr_in6 *)(const void *)dst)->sin6_port);
+
+		if (name == NULL) {
+			u->st.refused++;	/* forgotten while queued */
+			return;
+		}
+		hl = socks5_udp_build_name(hdr, sizeof(hdr), name, port);
+		assoc_note_fake(a, dst);
+	} else
+		hl = socks5_udp_build(hdr, sizeof(hdr), dst);
+	if (hl == 0) {
 		u->st.send_error++;
 		return;
 	}
@@ -454,7 +503,7 @@ assoc_send(struct assoc *a, const struct sockaddr *dst,
 		}
 		return;
 	}
-	if (u->lim.address_dependent)
+	if (u->lim.address_dependent || u->fakeip != NULL)
 		assoc_note_peer(a, dst);
 	udp_now(&a->last_active);
 	u->st.up++;
@@ -483,6 +532,8 @@ assoc_deliver(struct assoc *a, const unsigned char *buf, size_t n)
 		return;
 	}
 	udp_unmap(&from.ss);
+	if (from.ss.ss_family == a->client.ss_family)
+		assoc_unfake(a, &from.ss);
 	if (from.ss.ss_family != a->client.ss_family) {
 		/* a name, or a family the client cannot take it from */
 		u->st.bad_reply++;
@@ -623,7 +674,7 @@ assoc_dial_cb(void *arg, struct bufferevent *bev, const struct sockaddr *relay,
 	udp_now(&a->last_active);
 	log_debug("udp %llu %s: association open, relay %s",
 	    (unsigned long long)a->id, a->desc,
-	    udp_sa_str(relay, rs, sizeof(rs)));
+	    log_addr(relay, rs, sizeof(rs)));
 
 	/* what waited goes now, in order */
 	while (a->state == ASSOC_OPEN && (d = TAILQ_FIRST(&a->queue)) != NULL) {
@@ -676,7 +727,7 @@ assoc_new(struct udps *u, const struct sockaddr *client)
 	a->fd = -1;
 	a->state = ASSOC_OPENING;
 	memcpy(&a->client, client, udp_salen(client));
-	udp_sa_str(client, a->desc, sizeof(a->desc));
+	log_addr(client, a->desc, sizeof(a->desc));
 	TAILQ_INIT(&a->queue);
 	udp_now(&a->last_active);
 	if ((a->timer = evtimer_new(u->base, assoc_timer_cb, a)) == NULL) {
@@ -714,8 +765,23 @@ udp_input_cb(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
 	unsigned char quote[1280];
 	size_t qlen = len < sizeof(quote) ? len : sizeof(quote);
 
+	if (u->take != NULL && u->take(u->take_arg, src, dst, iov, iovcnt,
+	    len))
+		return;
 	if (u->no_udp != NULL) {
 		u->st.no_udp++;
+		goto unreach;
+	}
+	if (u->fakeip != NULL && fakeip_contains(u->fakeip, dst) &&
+	    fakeip_name(u->fakeip, dst, false) == NULL) {
+		static struct log_limit lim;
+		char ds[64];
+
+		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp datagram to "
+		    "%s: a fake-ip address that stands for no name (a restart "
+		    "without [dns] state_file?)", log_addr(dst, ds,
+		    sizeof(ds)));
+		u->st.refused++;
 		goto unreach;
 	}
 	if (upstream_is_proxy(u->up, dst)) {
@@ -724,7 +790,7 @@ udp_input_cb(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
 
 		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp datagram to "
 		    "the proxy's own address %s came into the tunnel: the "
-		    "route to the proxy leads into it", udp_sa_str(dst, ds,
+		    "route to the proxy leads into it", log_addr(dst, ds,
 		    sizeof(ds)));
 		u->st.refused++;
 		goto unreach;
@@ -827,6 +893,19 @@ udps_free(struct udps *u)
 	free(u->table);
 	free(u->rxbuf);
 	free(u);
+}
+
+void
+udps_set_take(struct udps *u, udps_take_cb cb, void *arg)
+{
+	u->take = cb;
+	u->take_arg = arg;
+}
+
+void
+udps_set_fakeip(struct udps *u, struct fakeip *fi)
+{
+	u->fakeip = fi;
 }
 
 void

@@ -19,11 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <event2/event.h>
 
 struct stack;
 struct upstream;
 struct udps;
+struct fakeip;
 
 struct udps_limits {
 	bool		enable;
@@ -64,5 +68,20 @@ struct udps	*udps_new(struct event_base *base, struct stack *stack,
 /* End every association (silently) and stop taking UDP.  NULL is ok. */
 void		 udps_free(struct udps *u);
 void		 udps_get_stats(const struct udps *u, struct udps_stats *st);
+
+/*
+ * A taker that sees every datagram first (DNS): true when it took it.
+ * The payload is valid during the call only.
+ */
+typedef bool (*udps_take_cb)(void *arg, const struct sockaddr *src,
+    const struct sockaddr *dst, const struct iovec *iov, int iovcnt,
+    size_t len);
+void		 udps_set_take(struct udps *u, udps_take_cb cb, void *arg);
+/*
+ * DNS fake-ip mode: datagrams to an address of fi's pools go to the proxy
+ * by the name it stands for (SOCKS5 ATYP DOMAINNAME), and replies to them
+ * come back from that address.  fi must outlive u.
+ */
+void		 udps_set_fakeip(struct udps *u, struct fakeip *fi);
 
 #endif
