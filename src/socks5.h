@@ -7,7 +7,8 @@
  * and return SOCKS5_MORE (need more bytes; nothing consumed), SOCKS5_OK
  * (*used set to the length of the message) or SOCKS5_FAIL (*why set to a
  * static reason).  They may be called again with a longer buffer after
- * SOCKS5_MORE, so a driver can feed them byte by byte.
+ * SOCKS5_MORE, so a driver can feed them byte by byte.  The exception is
+ * socks5_udp_parse: a datagram comes whole, so it is complete or bad.
  */
 #ifndef SLUICE_SOCKS5_H
 #define SLUICE_SOCKS5_H
@@ -60,12 +61,73 @@ size_t socks5_build_connect(uint8_t *buf, size_t cap,
 size_t socks5_build_connect_name(uint8_t *buf, size_t cap, const char *name,
     uint16_t port);
 /*
- * CONNECT reply.  Checks VER, RSV and ATYP strictly and skips BND.ADDR and
- * BND.PORT.  *rep gets the REP field whenever the first two bytes are in;
- * a non-zero REP is SOCKS5_FAIL with *why = socks5_rep_str(rep).
+ * UDP ASSOCIATE request (CMD 3).  src is the address the client will send
+ * its datagrams from, or NULL when unknown (then ATYP IPv4 0.0.0.0:0).
+ * An IPv4-mapped AF_INET6 src is written as ATYP IPv4, as the proxy will
+ * see it.
  */
+size_t socks5_build_associate(uint8_t *buf, size_t cap,
+    const struct sockaddr *src);
+
+/*
+ * Reply to CONNECT or UDP ASSOCIATE.  Checks VER, RSV and ATYP strictly.
+ * *rep gets the REP field whenever the first two bytes are in; a non-zero
+ * REP is SOCKS5_FAIL with *why = socks5_rep_str(rep).  On SOCKS5_OK, when
+ * bnd is not NULL, *bnd gets BND.ADDR and BND.PORT as a sockaddr_in or
+ * sockaddr_in6 (port in network order), or ss_family AF_UNSPEC when
+ * BND.ADDR is a domain name; it is not touched otherwise.
+ */
+enum socks5_status socks5_parse_reply(const uint8_t *buf, size_t len,
+    uint8_t *rep, struct sockaddr_storage *bnd, size_t *used,
+    const char **why);
+/* CONNECT reply: socks5_parse_reply without BND.ADDR. */
 enum socks5_status socks5_parse_connect(const uint8_t *buf, size_t len,
     uint8_t *rep, size_t *used, const char **why);
+
+/*
+ * The UDP request header (RFC 1928 section 7) before each datagram sent to
+ * or received from the proxy's UDP relay.  Longest: RSV(2) FRAG ATYP LEN
+ * NAME(255) PORT(2).
+ */
+#define SOCKS5_UDP_HDR_MAX	(4 + 1 + 255 + 2)
+
+/*
+ * The header of a datagram to dst (AF_INET or AF_INET6; an IPv4-mapped
+ * AF_INET6 address is written as ATYP IPv4): RSV 0 0, FRAG 0, ATYP,
+ * DST.ADDR, DST.PORT.  Its length, or 0 if it does not fit / bad family.
+ */
+size_t socks5_udp_build(uint8_t *buf, size_t cap, const struct sockaddr *dst);
+/* The same to a domain name (1..255 bytes) and port (host order). */
+size_t socks5_udp_build_name(uint8_t *buf, size_t cap, const char *name,
+    uint16_t port);
+
+enum socks5_udp_status {
+	SOCKS5_UDP_OK,
+	SOCKS5_UDP_FRAGMENT,	/* FRAG != 0: fragments are not supported */
+	SOCKS5_UDP_BAD,		/* truncated, unknown ATYP, empty name */
+};
+
+/* Where a datagram came from. */
+struct socks5_udp_addr {
+	/* AF_INET/AF_INET6 with the port; AF_UNSPEC for a name */
+	struct sockaddr_storage	ss;
+	/* ATYP 3: the NUL-terminated name, else "" */
+	char			name[256];
+	/* host order, always set on OK */
+	uint16_t		port;
+};
+
+/*
+ * Parse the header of a datagram from the proxy's UDP relay (a whole
+ * datagram, not a stream): on SOCKS5_UDP_OK *from is the remote that sent
+ * it and *hdrlen the header length (the payload follows, possibly empty).
+ * The two RSV bytes are not checked (be liberal).  *why gets a static
+ * reason on FRAGMENT/BAD.  A name containing a NUL byte is BAD.  An
+ * IPv4-mapped address under ATYP IPv6 is returned as it came, AF_INET6.
+ * from, hdrlen and why may be NULL; *from and *hdrlen are set only on OK.
+ */
+enum socks5_udp_status socks5_udp_parse(const uint8_t *buf, size_t len,
+    struct socks5_udp_addr *from, size_t *hdrlen, const char **why);
 
 /* Text for a REP code, e.g. "connection refused". */
 const char *socks5_rep_str(uint8_t rep);

@@ -593,6 +593,32 @@ seeds_socks5(void)
 	static const uint8_t refused[] = { 5, 5, 0, 1, 0, 0, 0, 0, 0, 0 };
 	static const uint8_t builder[] = { 200, 'a', 'l', 'i', 'c', 'e', 0,
 	    's', '3', 'c', 'r', 'e', 't' };
+	/* UDP ASSOCIATE replies: the relay's address in BND */
+	static const uint8_t assoc_v4[] = { 5, 0, 0, 1, 127, 0, 0, 1, 0x9c,
+	    0x40 };
+	static const uint8_t assoc_name[] = { 5, 0, 0, 3, 5, 'r', 'e', 'l',
+	    'a', 'y', 0x9c, 0x40 };
+	static const uint8_t assoc_refused[] = { 5, 7, 0, 1, 0, 0, 0, 0, 0,
+	    0 };
+	/* datagrams from the UDP relay: header, then payload */
+	static const uint8_t udp_v4[] = { 0, 0, 0, 1, 8, 8, 4, 4, 0, 53,
+	    0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0 };
+	static const uint8_t udp_v6[] = { 0, 0, 0, 4, 0x20, 1, 0xd, 0xb8, 0,
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53, 0x01, 0xbb, 'q', 'u', 'i',
+	    'c' };
+	static const uint8_t udp_mapped[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1, 0, 7, 'x' };
+	static const uint8_t udp_name[] = { 0, 0, 0, 3, 11, 'd', 'n', 's',
+	    '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0x03, 0x55, 'h', 'i' };
+	static const uint8_t udp_rsv[] = { 0xff, 0xff, 0, 1, 1, 2, 3, 4, 0,
+	    80 };
+	static const uint8_t udp_frag[] = { 0, 0, 1, 1, 8, 8, 4, 4, 0, 53,
+	    'x' };
+	static const uint8_t udp_nul[] = { 0, 0, 0, 3, 3, 'a', 0, 'c', 0,
+	    53 };
+	/* an address for the address builders: cap, then IPv6 */
+	static const uint8_t addr_v6[] = { 22, 1, 0x20, 1, 0xd, 0xb8, 0, 0,
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x1f, 0x90 };
 	const char *T = "fuzz_socks5";
 
 	seeds_write(T, "method_none", "\x05\x00", 2);
@@ -604,6 +630,17 @@ seeds_socks5(void)
 	seeds_write(T, "connect_name", name, sizeof(name));
 	seeds_write(T, "connect_refused", refused, sizeof(refused));
 	seeds_write(T, "builder", builder, sizeof(builder));
+	seeds_write(T, "assoc_v4", assoc_v4, sizeof(assoc_v4));
+	seeds_write(T, "assoc_name", assoc_name, sizeof(assoc_name));
+	seeds_write(T, "assoc_refused", assoc_refused, sizeof(assoc_refused));
+	seeds_write(T, "udp_v4", udp_v4, sizeof(udp_v4));
+	seeds_write(T, "udp_v6", udp_v6, sizeof(udp_v6));
+	seeds_write(T, "udp_mapped", udp_mapped, sizeof(udp_mapped));
+	seeds_write(T, "udp_name", udp_name, sizeof(udp_name));
+	seeds_write(T, "udp_rsv", udp_rsv, sizeof(udp_rsv));
+	seeds_write(T, "udp_frag", udp_frag, sizeof(udp_frag));
+	seeds_write(T, "udp_nul", udp_nul, sizeof(udp_nul));
+	seeds_write(T, "addr_v6", addr_v6, sizeof(addr_v6));
 }
 
 static void
