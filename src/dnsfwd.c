@@ -640,6 +640,16 @@ dnsfwd_free(struct dnsfwd *df)
 }
 
 void
+dnsfwd_reconfigure(struct dnsfwd *df, struct upstream *up,
+    const struct dnsfwd_options *o)
+{
+	df->up = up;
+	df->o = *o;
+	if (df->o.timeout_ms == 0)
+		df->o.timeout_ms = 5000;
+}
+
+void
 dnsfwd_get_stats(const struct dnsfwd *df, struct dnsfwd_stats *st)
 {
 	*st = df->st;

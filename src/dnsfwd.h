@@ -71,5 +71,11 @@ bool		 dnsfwd_take(void *arg, const struct sockaddr *src,
 		    int iovcnt, size_t len);
 void		 dnsfwd_get_stats(const struct dnsfwd *df,
 		    struct dnsfwd_stats *st);
+/*
+ * A reload: new connections to resolvers go through up, new queries
+ * follow o (its fake_ip and fakeip must not change).
+ */
+void		 dnsfwd_reconfigure(struct dnsfwd *df, struct upstream *up,
+		    const struct dnsfwd_options *o);
 
 #endif

@@ -747,6 +747,14 @@ flows_free(struct flows *fl)
 }
 
 void
+flows_reconfigure(struct flows *fl, struct upstream *up,
+    const struct flows_limits *lim)
+{
+	fl->up = up;
+	fl->lim = *lim;
+}
+
+void
 flows_set_fakeip(struct flows *fl, struct fakeip *fi)
 {
 	fl->fakeip = fi;

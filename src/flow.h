@@ -52,5 +52,11 @@ void		 flows_get_stats(const struct flows *fl, struct flows_stats *st);
  * none).  fi must outlive fl.
  */
 void		 flows_set_fakeip(struct flows *fl, struct fakeip *fi);
+/*
+ * A reload: new flows dial up and get lim; flows that exist keep their
+ * tunnels (and follow the new flow_buffer and idle timeout).
+ */
+void		 flows_reconfigure(struct flows *fl, struct upstream *up,
+		    const struct flows_limits *lim);
 
 #endif

@@ -23,6 +23,7 @@
 #include "fakeip.h"
 #include "flow.h"
 #include "log.h"
+#include "notify.h"
 #include "perf.h"
 #include "stack.h"
 #include "tun.h"
@@ -172,6 +173,12 @@ struct main_ctx {
 	struct dnsfwd	*dnsfwd;
 	struct fakeip	*fakeip;
 	bool		 failed;	/* the TUN device died */
+	/* what a reload needs */
+	struct config	*c;		/* the running configuration */
+	struct upstream	*up;
+	const char	*conf_path;
+	const struct main_override *ov;
+	int		 nov;
 };
 
 /* fds sluice needs besides one socket per flow (TUN, epoll, signals...) */
@@ -242,6 +249,22 @@ main_stack_fatal_cb(void *arg, const char *why)
 	event_base_loopexit(ctx->base, NULL);
 }
 
+/* The options of DNS in tcp and fake-ip mode from c (pointing into it). */
+static void
+main_dns_options(const struct main_ctx *ctx, const struct config *c,
+    struct dnsfwd_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->fake_ip = c->dns_mode == CONFIG_DNS_FAKE_IP;
+	o->ports = c->dns_ports;
+	o->nports = c->dns_nports;
+	o->server = c->dns_server.ss_family != AF_UNSPEC ?
+	    (const struct sockaddr *)&c->dns_server : NULL;
+	o->timeout_ms = c->dns_timeout_ms;
+	o->exclude = c->dns_exclude;
+	o->fakeip = ctx->fakeip;
+}
+
 /*
  * DNS per [dns] mode: tcp and fake-ip take queries from the UDP relay;
  * fake-ip also sends flows and datagrams to fake addresses by name.
@@ -255,15 +278,7 @@ main_dns_setup(struct main_ctx *ctx, const struct config *c,
 
 	if (c->dns_mode != CONFIG_DNS_TCP && c->dns_mode != CONFIG_DNS_FAKE_IP)
 		return 0;
-	memset(&o, 0, sizeof(o));
-	o.fake_ip = c->dns_mode == CONFIG_DNS_FAKE_IP;
-	o.ports = c->dns_ports;
-	o.nports = c->dns_nports;
-	o.server = c->dns_server.ss_family != AF_UNSPEC ?
-	    (const struct sockaddr *)&c->dns_server : NULL;
-	o.timeout_ms = c->dns_timeout_ms;
-	o.exclude = c->dns_exclude;
-	if (o.fake_ip) {
+	if (c->dns_mode == CONFIG_DNS_FAKE_IP) {
 		if ((ctx->fakeip = fakeip_new(&c->fake_ipv4.addr.v4,
 		    c->fake_ipv4.prefix, &c->fake_ipv6.addr.v6,
 		    c->fake_ipv6.prefix, c->fake_ip_max, err,
@@ -274,14 +289,177 @@ main_dns_setup(struct main_ctx *ctx, const struct config *c,
 		if (c->state_file[0] != '\0' && fakeip_load(ctx->fakeip,
 		    c->state_file, err, sizeof(err)) == -1)
 			log_warnx("dns: state_file: %s", err);
-		o.fakeip = ctx->fakeip;
 		flows_set_fakeip(ctx->flows, ctx->fakeip);
 		udps_set_fakeip(ctx->udps, ctx->fakeip);
 	}
+	main_dns_options(ctx, c, &o);
 	if ((ctx->dnsfwd = dnsfwd_new(ctx->base, ctx->stack, up, &o)) == NULL)
 		return -1;
 	udps_set_take(ctx->udps, dnsfwd_take, ctx->dnsfwd);
 	return 0;
+}
+
+/*
+ * Defaults, then the file, then the command line, then the checks across
+ * keys, into c.  -1 with err ("FILE:LINE: ...", "--flag: ...").
+ */
+static int
+main_config(const struct main_ctx *ctx, struct config *c, char *err,
+    size_t errlen)
+{
+	char e[CONFIG_ERR_MAX];
+
+	config_defaults(c);
+	if (ctx->conf_path != NULL && config_load(c, ctx->conf_path, err,
+	    errlen) == -1)
+		return -1;
+	for (int i = 0; i < ctx->nov; i++) {
+		if (config_set(c, ctx->ov[i].section, ctx->ov[i].key,
+		    ctx->ov[i].value, e, sizeof(e)) == -1) {
+			snprintf(err, errlen, "--%s: %s", ctx->ov[i].flag, e);
+			return -1;
+		}
+	}
+	if (config_validate(c, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "%s%s%s", ctx->conf_path ?
+		    ctx->conf_path : "", ctx->conf_path ? ": " : "", e);
+		return -1;
+	}
+	return 0;
+}
+
+/* The limits of flows and of UDP associations from c. */
+static void
+main_limits(const struct config *c, struct flows_limits *lim,
+    struct udps_limits *ulim)
+{
+	lim->max_flows = c->max_flows;
+	lim->idle_timeout_ms = c->idle_timeout_ms;
+	lim->flow_buffer = c->flow_buffer;
+	lim->max_memory = c->max_memory;
+	ulim->enable = c->udp;
+	ulim->max_flows = c->udp_max_flows;
+	ulim->timeout_ms = c->udp_timeout_ms;
+	ulim->address_dependent =
+	    c->udp_filtering == CONFIG_UDP_ADDRESS_DEPENDENT;
+	ulim->allow_plain = c->udp_allow_plain;
+}
+
+/*
+ * Keys a reload cannot change: name those that nc changes (in one
+ * warning) and keep the running values.
+ */
+static void
+main_reload_fixed(const struct config *c, struct config *nc)
+{
+	char names[512] = "";
+	size_t n = 0;
+
+#define MAIN_FIXED(cond, name) do {					\
+	if (cond)							\
+		n += (size_t)snprintf(names + n, n < sizeof(names) ?	\
+		    sizeof(names) - n : 0, "%s%s", n ? ", " : "", name);	\
+} while (0)
+	MAIN_FIXED(strcmp(c->tun_name, nc->tun_name) != 0, "[tun] name");
+	MAIN_FIXED(c->mtu != nc->mtu, "[tun] mtu");
+	MAIN_FIXED(c->has_ipv4 != nc->has_ipv4 || c->ipv4_prefix !=
+	    nc->ipv4_prefix || memcmp(&c->ipv4, &nc->ipv4,
+	    sizeof(c->ipv4)) != 0, "[tun] ipv4");
+	MAIN_FIXED(c->has_ipv6 != nc->has_ipv6 || c->ipv6_prefix !=
+	    nc->ipv6_prefix || memcmp(&c->ipv6, &nc->ipv6,
+	    sizeof(c->ipv6)) != 0, "[tun] ipv6");
+	MAIN_FIXED(c->tun_fd != nc->tun_fd, "[tun] fd");
+	MAIN_FIXED(c->offload != nc->offload, "[tun] offload");
+	MAIN_FIXED(c->dns_mode != nc->dns_mode, "[dns] mode");
+	MAIN_FIXED(memcmp(&c->fake_ipv4, &nc->fake_ipv4,
+	    sizeof(c->fake_ipv4)) != 0, "[dns] fake_ipv4");
+	MAIN_FIXED(memcmp(&c->fake_ipv6, &nc->fake_ipv6,
+	    sizeof(c->fake_ipv6)) != 0, "[dns] fake_ipv6");
+	MAIN_FIXED(c->fake_ip_max != nc->fake_ip_max, "[dns] fake_ip_max");
+	MAIN_FIXED(strcmp(c->state_file, nc->state_file) != 0,
+	    "[dns] state_file");
+#undef MAIN_FIXED
+	if (n > 0)
+		log_warnx("reload: %s cannot change while sluice runs: "
+		    "restart for that; the running value%s stay%s", names,
+		    strchr(names, ',') ? "s" : "", strchr(names, ',') ? "" :
+		    "s");
+	memcpy(nc->tun_name, c->tun_name, sizeof(nc->tun_name));
+	nc->mtu = c->mtu;
+	nc->has_ipv4 = c->has_ipv4;
+	nc->ipv4 = c->ipv4;
+	nc->ipv4_prefix = c->ipv4_prefix;
+	nc->has_ipv6 = c->has_ipv6;
+	nc->ipv6 = c->ipv6;
+	nc->ipv6_prefix = c->ipv6_prefix;
+	nc->tun_fd = c->tun_fd;
+	nc->offload = c->offload;
+	nc->dns_mode = c->dns_mode;
+	nc->fake_ipv4 = c->fake_ipv4;
+	nc->fake_ipv6 = c->fake_ipv6;
+	nc->fake_ip_max = c->fake_ip_max;
+	memcpy(nc->state_file, c->state_file, sizeof(nc->state_file));
+}
+
+/*
+ * SIGHUP: read the configuration again.  A file with an error, or an
+ * upstream that cannot be set up, changes nothing; otherwise new flows,
+ * associations and DNS queries follow it, and those that exist go on.
+ */
+static void
+main_reload(struct main_ctx *ctx)
+{
+	struct config *nc;
+	struct upstream *up;
+	struct flows_limits lim;
+	struct udps_limits ulim;
+	struct dnsfwd_options o;
+	char err[CONFIG_ERR_MAX + 64], upname[URL_HOST_MAX + 32];
+
+	notify_send("RELOADING=1\nSTATUS=reloading");
+	if ((nc = calloc(1, sizeof(*nc))) == NULL) {
+		log_warn("reload: calloc");
+		goto done;
+	}
+	if (main_config(ctx, nc, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; the running configuration stays", err);
+		goto done;
+	}
+	if ((up = upstream_new(ctx->base, nc, err, sizeof(err))) == NULL) {
+		log_warnx("reload: %s; the running configuration stays", err);
+		goto done;
+	}
+	main_reload_fixed(ctx->c, nc);
+	memcpy(ctx->c, nc, sizeof(*nc));
+	log_init(ctx->c->log_level);
+	main_fd_limit(ctx->c);
+	upstream_free(ctx->up);		/* freed when its last dial ends */
+	ctx->up = up;
+	main_limits(ctx->c, &lim, &ulim);
+	flows_reconfigure(ctx->flows, up, &lim);
+	udps_reconfigure(ctx->udps, up, &ulim);
+	stack_set_icmp_echo(ctx->stack, ctx->c->icmp == CONFIG_ICMP_LOCAL);
+	if (ctx->dnsfwd != NULL) {
+		main_dns_options(ctx, ctx->c, &o);
+		dnsfwd_reconfigure(ctx->dnsfwd, up, &o);
+	}
+	log_info("reload: %s: upstream %s", ctx->conf_path ? ctx->conf_path :
+	    "(command line)", url_redacted(&ctx->c->upstream, upname,
+	    sizeof(upname)));
+done:
+	if (nc != NULL) {
+		explicit_bzero(nc, sizeof(*nc));
+		free(nc);
+	}
+	notify_send("READY=1\nSTATUS=relaying");
+}
+
+static void
+main_sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	main_reload(arg);
 }
 
 /* One line of counters: on SIGUSR1 and at exit. */
@@ -385,7 +563,8 @@ main(int argc, char *argv[])
 	int ch, idx, nov = 0, rc = 1;
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *sigusr1 = NULL;
-	struct main_ctx ctx = { NULL, NULL, NULL, NULL, NULL, NULL, false };
+	struct event *sighup = NULL;
+	struct main_ctx ctx;
 	struct upstream *up = NULL;
 	struct tun tun = { .fd = -1 };
 	struct stack *stack = NULL;
@@ -394,6 +573,7 @@ main(int argc, char *argv[])
 	struct udps_limits ulim;
 	char upname[URL_HOST_MAX + 32];
 
+	memset(&ctx, 0, sizeof(ctx));
 	/*
 	 * libevent's buffer chains come and go in 256 KiB pieces; glibc's
 	 * default trimming returns and refetches them from the kernel all
@@ -457,24 +637,12 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
-	/* defaults, then the file, then the command line */
-	config_defaults(&c);
-	if (conf_path != NULL && config_load(&c, conf_path, err, sizeof(err)) == -1) {
+	ctx.conf_path = conf_path;
+	ctx.ov = ov;
+	ctx.nov = nov;
+	ctx.c = &c;
+	if (main_config(&ctx, &c, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sluice: %s\n", err);
-		goto out;
-	}
-	for (int i = 0; i < nov; i++) {
-		char e[CONFIG_ERR_MAX];
-
-		if (config_set(&c, ov[i].section, ov[i].key, ov[i].value, e,
-		    sizeof(e)) == -1) {
-			fprintf(stderr, "sluice: --%s: %s\n", ov[i].flag, e);
-			goto out;
-		}
-	}
-	if (config_validate(&c, err, sizeof(err)) == -1) {
-		fprintf(stderr, "sluice: %s%s%s\n", conf_path ? conf_path : "",
-		    conf_path ? ": " : "", err);
 		goto out;
 	}
 	if (check_only) {
@@ -495,6 +663,7 @@ main(int argc, char *argv[])
 		log_errorx("%s", err);
 		goto out;
 	}
+	ctx.up = up;
 	if (c.tun_fd >= 0) {
 		int mtu;
 
@@ -522,10 +691,7 @@ main(int argc, char *argv[])
 	if ((stack = stack_new(base, tun.fd, c.mtu)) == NULL ||
 	    (tun.vnet_hdr && stack_set_vnet_hdr(stack) == -1))
 		goto out;
-	lim.max_flows = c.max_flows;
-	lim.idle_timeout_ms = c.idle_timeout_ms;
-	lim.flow_buffer = c.flow_buffer;
-	lim.max_memory = c.max_memory;
+	main_limits(&c, &lim, &ulim);
 	ctx.base = base;
 	stack_set_fatal_cb(stack, main_stack_fatal_cb, &ctx);
 	if ((flows = flows_new(base, stack, up, &lim)) == NULL)
@@ -533,12 +699,6 @@ main(int argc, char *argv[])
 	ctx.stack = stack;
 	ctx.flows = flows;
 	stack_set_icmp_echo(stack, c.icmp == CONFIG_ICMP_LOCAL);
-	ulim.enable = c.udp;
-	ulim.max_flows = c.udp_max_flows;
-	ulim.timeout_ms = c.udp_timeout_ms;
-	ulim.address_dependent =
-	    c.udp_filtering == CONFIG_UDP_ADDRESS_DEPENDENT;
-	ulim.allow_plain = c.udp_allow_plain;
 	if ((ctx.udps = udps_new(base, stack, up, &ulim)) == NULL ||
 	    main_dns_setup(&ctx, &c, up) == -1)
 		goto out;
@@ -546,21 +706,26 @@ main(int argc, char *argv[])
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
 	sigusr1 = evsignal_new(base, SIGUSR1, main_sigusr1_cb, &ctx);
+	sighup = evsignal_new(base, SIGHUP, main_sighup_cb, &ctx);
 	if (sigint == NULL || sigterm == NULL || sigusr1 == NULL ||
-	    evsignal_add(sigint, NULL) == -1 ||
+	    sighup == NULL || evsignal_add(sigint, NULL) == -1 ||
 	    evsignal_add(sigterm, NULL) == -1 ||
-	    evsignal_add(sigusr1, NULL) == -1) {
+	    evsignal_add(sigusr1, NULL) == -1 ||
+	    evsignal_add(sighup, NULL) == -1) {
 		log_errorx("cannot install signal handlers");
 		goto out;
 	}
 	log_info("ready: tun %s mtu %d%s, upstream %s", tun.name, c.mtu,
 	    tun.vnet_hdr ? " offloads" : "",
 	    url_redacted(&c.upstream, upname, sizeof(upname)));
+	notify_send("READY=1\nSTATUS=relaying: tun %s, upstream %s\n"
+	    "MAINPID=%ld", tun.name, upname, (long)getpid());
 	if (event_base_dispatch(base) == -1)
 		log_errorx("event loop failed");
 	else
 		rc = ctx.failed ? 1 : 0;
 out:
+	notify_send("STOPPING=1\nSTATUS=stopping");
 	main_log_stats(&ctx);
 	if (ctx.fakeip != NULL && c.state_file[0] != '\0' &&
 	    fakeip_save(ctx.fakeip, c.state_file, err, sizeof(err)) == -1)
@@ -574,13 +739,15 @@ out:
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	stack_free(stack);
 	tun_close(&tun);
-	upstream_free(up);
+	upstream_free(ctx.up);
 	if (sigint != NULL)
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
 	if (sigusr1 != NULL)
 		event_free(sigusr1);
+	if (sighup != NULL)
+		event_free(sighup);
 	if (base != NULL)
 		event_base_free(base);
 	explicit_bzero(&c, sizeof(c));

@@ -115,6 +115,7 @@ struct udps {
 };
 
 static void	assoc_free(struct assoc *);
+static void	udps_check_upstream(struct udps *);
 static bool	assoc_peer_known(const struct assoc *, const struct sockaddr *);
 static void	assoc_fail(struct assoc *, const char *, bool);
 
@@ -869,13 +870,7 @@ udps_new(struct event_base *base, struct stack *stack, struct upstream *up,
 		free(u);
 		return NULL;
 	}
-	if (!lim->enable)
-		u->no_udp = "udp is off ([udp] enable = no)";
-	else
-		u->no_udp = upstream_udp_unsupported(up, lim->allow_plain);
-	if (u->no_udp != NULL)
-		log_info("udp: not relayed: %s; datagrams get port "
-		    "unreachable", u->no_udp);
+	udps_check_upstream(u);
 	stack_udp_any(stack, udp_input_cb, u);
 	return u;
 }
@@ -893,6 +888,31 @@ udps_free(struct udps *u)
 	free(u->table);
 	free(u->rxbuf);
 	free(u);
+}
+
+/* Why datagrams cannot go now, or NULL (logged when it changes). */
+static void
+udps_check_upstream(struct udps *u)
+{
+	if (!u->lim.enable)
+		u->no_udp = "udp is off ([udp] enable = no)";
+	else
+		u->no_udp = upstream_udp_unsupported(u->up,
+		    u->lim.allow_plain);
+	if (u->no_udp != NULL)
+		log_info("udp: not relayed: %s; datagrams get port "
+		    "unreachable", u->no_udp);
+}
+
+void
+udps_reconfigure(struct udps *u, struct upstream *up,
+    const struct udps_limits *lim)
+{
+	u->up = up;
+	u->lim = *lim;
+	if (u->lim.timeout_ms == 0)
+		u->lim.timeout_ms = 60 * 1000;
+	udps_check_upstream(u);
 }
 
 void

@@ -68,6 +68,12 @@ struct udps	*udps_new(struct event_base *base, struct stack *stack,
 /* End every association (silently) and stop taking UDP.  NULL is ok. */
 void		 udps_free(struct udps *u);
 void		 udps_get_stats(const struct udps *u, struct udps_stats *st);
+/*
+ * A reload: new associations go through up with lim (the table keeps its
+ * size); open ones keep their relay.
+ */
+void		 udps_reconfigure(struct udps *u, struct upstream *up,
+		    const struct udps_limits *lim);
 
 /*
  * A taker that sees every datagram first (DNS): true when it took it.

@@ -39,6 +39,8 @@ struct upstream {
 	uint32_t		 fwmark;	/* SO_MARK, 0: none */
 	char			 interface[IFNAMSIZ];	/* "": none */
 	char			 name[URL_HOST_MAX + 32];
+	unsigned		 dials;		/* in progress, holding it */
+	bool			 released;	/* upstream_free()d: goes with the last dial */
 };
 
 enum dial_state {
@@ -224,11 +226,10 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 	return up;
 }
 
-void
-upstream_free(struct upstream *up)
+/* Free up for good (its TLS context lives on with TLS connections). */
+static void
+upstream_destroy(struct upstream *up)
 {
-	if (up == NULL)
-		return;
 	if (up->tls != NULL) {
 		unsigned long full, resumed;
 
@@ -241,6 +242,16 @@ upstream_free(struct upstream *up)
 	free(up);
 }
 
+void
+upstream_free(struct upstream *up)
+{
+	if (up == NULL)
+		return;
+	up->released = true;
+	if (up->dials == 0)
+		upstream_destroy(up);
+}
+
 const char *
 upstream_name(const struct upstream *up)
 {
@@ -251,11 +262,15 @@ upstream_name(const struct upstream *up)
 static void
 upstream_dial_free(struct upstream_dial *d)
 {
+	struct upstream *up = d->up;
+
 	if (d->timer != NULL)
 		event_free(d->timer);
 	if (d->bev != NULL)
 		bufferevent_free(d->bev);
 	free(d);
+	if (--up->dials == 0 && up->released)
+		upstream_destroy(up);
 }
 
 /*
@@ -586,10 +601,11 @@ upstream_dial_start(struct upstream_dial *d)
 	int fd;
 
 	d->state = DIAL_CONNECTING;
+	up->dials++;
 	if ((fd = upstream_socket(up, up->addr.ss_family, SOCK_STREAM, serr,
 		    sizeof(serr))) == -1) {
 		log_warnx_rl("upstream %s: %s", up->name, serr);
-		free(d);
+		upstream_dial_free(d);
 		return NULL;
 	}
 	d->bev = bufferevent_socket_new(up->base, fd,

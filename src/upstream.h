@@ -40,6 +40,10 @@ typedef void (*upstream_dial_cb)(void *arg, struct bufferevent *bev,
  */
 struct upstream	*upstream_new(struct event_base *base, const struct config *c,
 		    char *err, size_t errlen);
+/*
+ * Let go of up: it is freed at once, or (after a reload) when the last
+ * dial that uses it ends.  NULL is ok.
+ */
 void		 upstream_free(struct upstream *up);
 
 /*
