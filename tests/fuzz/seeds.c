@@ -716,6 +716,82 @@ seeds_config(void)
 	seeds_text(T, "prefix6", "2001:db8::1/128");
 }
 
+/* ---- DNS messages (fuzz_dns: the input is one message) ------------------ */
+
+static void
+seeds_dns(void)
+{
+	/* www.example.test A IN, RD */
+	static const uint8_t query_a[] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0,
+	    0, 0, 0, 0, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
+	    4, 't', 'e', 's', 't', 0, 0, 1, 0, 1 };
+	/* Example.COM AAAA IN; OPT: 1232, DO, a cookie option */
+	static const uint8_t query_aaaa_edns[] = { 0xbe, 0xef, 0x01, 0x20, 0,
+	    1, 0, 0, 0, 0, 0, 1, 7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'C',
+	    'O', 'M', 0, 0, 28, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0,
+	    12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	/* CNAME, A via a pointer chain, NS, A via a pointer to a pointer */
+	static const uint8_t response_compressed[] = { 0x12, 0x34, 0x81, 0x80,
+	    0, 1, 0, 2, 0, 1, 0, 1, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm',
+	    'p', 'l', 'e', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1,
+	    0xc0, 12, 0, 5, 0, 1, 0, 0, 0x01, 0x2c, 0, 6, 3, 'w', 'e', 'b',
+	    0xc0, 16,
+	    0xc0, 46, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 7,
+	    0xc0, 16, 0, 2, 0, 1, 0, 0, 0x0e, 0x10, 0, 6, 3, 'n', 's', '1',
+	    0xc0, 16,
+	    0xc0, 52, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 8 };
+	/* a TXT query whose label holds '.', ' ', 0xff and '\\' */
+	static const uint8_t query_escapes[] = { 0, 7, 0x01, 0x00, 0, 1, 0, 0,
+	    0, 0, 0, 0, 6, 'a', '.', ' ', 0xff, '\\', 'b', 3, 'L', 'a', 'n', 0,
+	    0, 16, 0, 1 };
+	/* NXDOMAIN for nope.test AAAA with the zone's SOA, and OPT */
+	static const uint8_t nxdomain_soa[] = { 0x77, 0x01, 0x81, 0x83, 0, 1,
+	    0, 0, 0, 1, 0, 1, 4, 'n', 'o', 'p', 'e', 4, 't', 'e', 's', 't', 0,
+	    0, 28, 0, 1,
+	    0xc0, 17, 0, 6, 0, 1, 0, 0, 0x03, 0x84, 0, 32,
+	    2, 'n', 's', 0xc0, 17, 4, 'r', 'o', 'o', 't', 0xc0, 17,
+	    0, 0, 0, 1, 0, 0, 0x0e, 0x10, 0, 0, 0x03, 0x84, 0, 0x09, 0x3a,
+	    0x80, 0, 0, 0x03, 0x84,
+	    0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0 };
+	/* no question, only an OPT with a cookie (RFC 7873 5.4) */
+	static const uint8_t query_cookie[] = { 0xc0, 0x0c, 0x00, 0x00, 0, 0,
+	    0, 0, 0, 0, 0, 1, 0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 12, 0, 10,
+	    0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	/* two questions, HTTPS then SVCB for _dns. + a pointer to the first */
+	static const uint8_t query_two[] = { 0xab, 0xcd, 0x01, 0x00, 0, 2, 0,
+	    0, 0, 0, 0, 0, 3, 'd', 'n', 's', 4, 't', 'e', 's', 't', 0, 0, 65,
+	    0, 1, 4, '_', 'd', 'n', 's', 0xc0, 12, 0, 64, 0, 1 };
+	/* big.test TXT: 3 RRs of a 255-byte string, over 512 bytes */
+	static const uint8_t big_head[] = { 0x42, 0x42, 0x85, 0x80, 0, 1, 0,
+	    3, 0, 0, 0, 0, 3, 'b', 'i', 'g', 4, 't', 'e', 's', 't', 0, 0, 16, 0,
+	    1 };
+	static const uint8_t big_rr[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 30,
+	    0x01, 0x00, 255 };
+	uint8_t big[sizeof(big_head) + 3 * (sizeof(big_rr) + 255)];
+	size_t off, i;
+	const char *T = "fuzz_dns";
+
+	memcpy(big, big_head, sizeof(big_head));
+	off = sizeof(big_head);
+	for (i = 0; i < 3; i++) {
+		memcpy(big + off, big_rr, sizeof(big_rr));
+		off += sizeof(big_rr);
+		memset(big + off, 'x' + (int)i, 255);
+		off += 255;
+	}
+
+	seeds_write(T, "query_a", query_a, sizeof(query_a));
+	seeds_write(T, "query_aaaa_edns", query_aaaa_edns,
+	    sizeof(query_aaaa_edns));
+	seeds_write(T, "response_compressed", response_compressed,
+	    sizeof(response_compressed));
+	seeds_write(T, "query_escapes", query_escapes, sizeof(query_escapes));
+	seeds_write(T, "nxdomain_soa", nxdomain_soa, sizeof(nxdomain_soa));
+	seeds_write(T, "query_cookie", query_cookie, sizeof(query_cookie));
+	seeds_write(T, "query_two", query_two, sizeof(query_two));
+	seeds_write(T, "response_big_txt", big, sizeof(big));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -732,6 +808,7 @@ main(int argc, char **argv)
 	seeds_http();
 	seeds_url();
 	seeds_config();
+	seeds_dns();
 	seeds_packets();
 	seeds_relay();
 	return 0;
