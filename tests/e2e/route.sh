@@ -42,6 +42,9 @@
 #   stale               no kill switch, SIGKILL: the rules stay and traffic
 #                       goes direct; a new sluice takes them over (no
 #                       duplicates) and works; after SIGTERM nothing is left
+#   reload              SIGHUP with other [route] exclude and kill_switch
+#                       in the file: the rules and routes follow, no
+#                       duplicates
 #   route_down_clean    sluice --route-down with nothing installed: exit 0,
 #                       nothing changed
 #
@@ -425,6 +428,25 @@ case_stale() {
 	tables_clean
 }
 
+case_reload() {
+	need HAVE_DANTE HAVE_NFT || return
+	local f=$WORK/reload.conf
+	printf '[route]\nexclude = %s\n' "$OTHER_V4" >"$f"
+	rsluice_up -c "$f" || return 1
+	direct "$OTHER_V4" other4 || return 1
+	via_tunnel "$WEB_V4" web4 1 || return 1
+	printf '[route]\nexclude = %s\nkill_switch = yes\n' "$WEB_NET4" >"$f"
+	kill -HUP "$SLUICE_PID"
+	wait_for $((5 * TF)) grep -qE ' reload: .*: upstream [a-z0-9+]+://' "$SLUICE_LOG" || why "no reload line in the log" || return 1
+	direct "$WEB_V4" web4 || return 1
+	via_tunnel "$OTHER_V4" other4 1 || return 1
+	[ "$(rules_count -4)" = 4 ] || why "after the reload: $(rules_count -4) IPv4 rules, want 4" || return 1
+	ip -n "$NS_T" route show table "$TABLE" | grep -q '^unreachable default' ||
+		why "the reload did not turn the kill switch on" || return 1
+	rsluice_stop || return 1
+	tables_clean
+}
+
 case_route_down_clean() {
 	route_down || return 1
 	tables_clean
@@ -433,6 +455,6 @@ case_route_down_clean() {
 # ---- driver -------------------------------------------------------------------
 
 CASES="tunnel exclude include table kill_switch kill_switch_sigterm stale
-route_down_clean"
+reload route_down_clean"
 
 suite_run route "$CASES"
