@@ -2,10 +2,10 @@
 # check.sh - `make check`: the unit tests (binaries given as arguments, run
 # by tests/run-unit.sh), fetch.sh's mirror detection, the end-to-end suites
 # in tests/e2e (root: network namespaces) with ./sluice, the fuzzers
-# briefly, then the e2e, TLS, close-order and fault suites again with the
-# sanitizer build (build-asan/sluice: make sanitize), and the e2e suite
-# under valgrind.  Sums all and prints one closing line "N passed, N failed,
-# N skipped"; exits non-zero when anything failed.
+# briefly, then the e2e, TLS, close-order, fault and UDP suites again with
+# the sanitizer build (build-asan/sluice: make sanitize), and the e2e and
+# UDP suites under valgrind.  Sums all and prints one closing line "N
+# passed, N failed, N skipped"; exits non-zero when anything failed.
 #
 # Environment: CHECK_NO_VALGRIND=1, CHECK_NO_SANITIZE=1, CHECK_NO_FUZZ=1
 # leave those parts out (counted as skipped); FUZZ_SECONDS (default 5);
@@ -71,11 +71,11 @@ run_part() {
 	fi
 }
 
-# e2e_suites LABEL: run.sh, close.sh, tls.sh and (when there) fault.sh with
-# the current SLUICE and SLUICE_WRAPPER.
+# e2e_suites LABEL: run.sh, close.sh, tls.sh and (when there) fault.sh and
+# udp.sh with the current SLUICE and SLUICE_WRAPPER.
 e2e_suites() {
 	local label=$1 part
-	for part in run close tls fault; do
+	for part in run close tls fault udp; do
 		[ -f "$here/e2e/$part.sh" ] || continue
 		echo "== end-to-end tests: $part.sh$label"
 		run_part "e2e-$part$label" bash "$here/e2e/$part.sh"
@@ -128,8 +128,8 @@ else
 	SLUICE=$SLUICE_ASAN SLUICE_WRAPPER=$ASAN_ENV e2e_suites " (asan)"
 fi
 
-# the e2e suite with sluice under valgrind: no memory error, no leak, with
-# lwIP's static pools as shipped (which ASan cannot see into)
+# the e2e and UDP suites with sluice under valgrind: no memory error, no
+# leak, with lwIP's static pools as shipped (which ASan cannot see into)
 if [ -n "${CHECK_NO_VALGRIND:-}" ]; then
 	echo "check: CHECK_NO_VALGRIND set: e2e-valgrind skipped"
 	skipped=$((skipped + 1))
@@ -137,6 +137,9 @@ elif command -v valgrind >/dev/null 2>&1; then
 	echo "== end-to-end tests under valgrind"
 	SLUICE_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 	    run_part e2e-valgrind "$here/e2e/run.sh"
+	echo "== end-to-end tests: udp.sh under valgrind"
+	SLUICE_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	    run_part e2e-udp-valgrind "$here/e2e/udp.sh"
 else
 	missing valgrind
 fi

@@ -281,13 +281,26 @@ user.privileged: root
 user.unprivileged: nobody
 timeout.negotiate: 10
 timeout.connect: 10
+# UDP (udp.sh; both found by trying): by default danted connect()s its
+# external UDP socket to the first destination a client sends to, so it
+# never receives datagrams from any other address or port (until the
+# client sends to a second one); "no" lets replies from anywhere reach the
+# client, a full-cone relay.  Without a udpreply rule no reply at all is
+# relayed, not even the destination's own.
+udp.connectdst: no
 client pass {
 	from: 0/0 to: 0/0
 	log: error
 }
 socks pass {
 	from: 0/0 to: 0/0
-	command: connect
+	command: connect udpassociate
+	log: error
+}
+# udpreply: from is the remote that sends, to is the client
+socks pass {
+	from: 0/0 to: 0/0
+	command: udpreply
 	log: error
 }
 EOF
