@@ -40,6 +40,8 @@ tun_set_offload(int fd)
 	return ioctl(fd, TUNSETOFFLOAD, off);
 }
 
+static void	tun_setiff_error(const char *, bool, int);
+
 static int
 tun_open_flags(struct tun *t, const char *name, bool vnet)
 {
@@ -51,14 +53,26 @@ tun_open_flags(struct tun *t, const char *name, bool vnet)
 	existed = if_nametoindex(name) != 0;
 
 	if ((t->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1) {
-		log_error("tun: open /dev/net/tun");
+		int e = errno;
+
+		if (e == ENOENT || e == ENODEV || e == ENXIO)
+			log_errorx("tun: /dev/net/tun: %s: load the tun module "
+			    "(modprobe tun), or in a container pass the device "
+			    "in (docker run --device /dev/net/tun, systemd "
+			    "DeviceAllow=/dev/net/tun rw)", strerror(e));
+		else if (e == EACCES || e == EPERM)
+			log_errorx("tun: /dev/net/tun: %s: sluice needs root "
+			    "or CAP_NET_ADMIN, and access to the device",
+			    strerror(e));
+		else
+			log_error("tun: open /dev/net/tun");
 		return -1;
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
 	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
 	if (ioctl(t->fd, TUNSETIFF, &ifr) == -1) {
-		log_error("tun: %s: TUNSETIFF", name);
+		tun_setiff_error(name, existed, errno);
 		goto bad;
 	}
 	if (vnet && tun_set_offload(t->fd) == -1) {
@@ -132,6 +146,38 @@ tun_adopt(struct tun *t, int fd)
 	memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
 	t->name[IFNAMSIZ - 1] = '\0';
 	return 0;
+}
+
+/* Say why TUNSETIFF failed in words a person can act on. */
+static void
+tun_setiff_error(const char *name, bool existed, int e)
+{
+	switch (e) {
+	case EPERM:
+		log_errorx("tun: %s: %s: creating or attaching a TUN device "
+		    "needs root or CAP_NET_ADMIN (or a persistent device made "
+		    "for this user: ip tuntap add %s mode tun user USER)",
+		    name, strerror(e), name);
+		break;
+	case EBUSY:
+		log_errorx("tun: %s: the device is held by another process "
+		    "(another sluice, or a VPN): stop it, or pick another name "
+		    "with --tun", name);
+		break;
+	case EINVAL:
+		if (existed) {
+			log_errorx("tun: %s: a device of that name exists but "
+			    "is not a TUN device of the kind sluice opens (a "
+			    "tap, veth, bridge, or a multi-queue TUN): pick "
+			    "another name with --tun", name);
+			break;
+		}
+		/* FALLTHROUGH */
+	default:
+		errno = e;
+		log_error("tun: %s: TUNSETIFF", name);
+		break;
+	}
 }
 
 /* Run one interface ioctl on a throwaway socket of the given family. */

@@ -10,6 +10,7 @@
  * the bytes are referenced (not copied) by the output buffer and wiped when
  * it lets go of them.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -167,7 +168,16 @@ upstream_new(struct event_base *base, const struct config *c, char *err,
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
+	/* AI_ADDRCONFIG only for names: glibc refuses even 127.0.0.1 with
+	 * it where the only IPv4 address is on lo (a fresh namespace) */
 	hints.ai_flags = AI_ADDRCONFIG;
+	{
+		struct in6_addr tmp;
+
+		if (inet_pton(AF_INET, up->url.host, &tmp) == 1 ||
+		    inet_pton(AF_INET6, up->url.host, &tmp) == 1)
+			hints.ai_flags = AI_NUMERICHOST;
+	}
 	snprintf(port, sizeof(port), "%u", up->url.port);
 	if ((rc = getaddrinfo(up->url.host, port, &hints, &res)) != 0) {
 		snprintf(err, errlen, "upstream %s: cannot resolve %s: %s",
