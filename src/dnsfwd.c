@@ -37,6 +37,7 @@
 
 #define DNS_PENDING_MAX		1024
 #define DNS_PIPELINE		32	/* queries per connection before a new one */
+#define DNS_MOVES_MAX		4	/* a query on connections that closed */
 #define DNS_CONNS_PER_RESOLVER	4
 #define DNS_CONNS_MAX		64
 #define DNS_IDLE_MS		10000
@@ -56,7 +57,7 @@ struct dns_query {
 	uint16_t		 id;		/* ours, on conn */
 	uint16_t		 qtype;
 	bool			 sent;
-	bool			 retried;
+	unsigned		 moves;		/* to another connection */
 	size_t			 limit;		/* the client's UDP size */
 	struct timespec		 start;
 	struct event		*timer;
@@ -74,6 +75,7 @@ struct dns_conn {
 	struct bufferevent	*bev;		/* once open */
 	struct dns_query_list	 queries;
 	unsigned		 n;
+	uint64_t		 answered;
 	uint16_t		 next_id;
 	struct event		*idle_ev;
 };
@@ -141,6 +143,7 @@ dns_query_fail(struct dns_query *q)
 	struct dnsfwd *df = q->df;
 
 	df->st.servfail++;
+	dns_set_id(q->msg, q->client_id);	/* ours went out on the wire */
 	dns_reply_rcode(df, (struct sockaddr *)&q->dst,
 	    (struct sockaddr *)&q->client, q->msg, q->len,
 	    DNS_RCODE_SERVFAIL);
@@ -243,6 +246,7 @@ dns_conn_answer(struct dns_conn *c, const uint8_t *msg, size_t len)
 	}
 	if (n < len)
 		df->st.truncated++;
+	c->answered++;
 	dns_set_id(df->out, q->client_id);
 	df->st.tcp++;
 	dns_latency(df, &q->start);
@@ -302,9 +306,11 @@ dns_conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Close a connection.  Its queries move, once each, to another
- * connection when it had been open (retry); otherwise, or the second
- * time, they get SERVFAIL.
+ * Close a connection.  When it had been open, its queries move to
+ * another connection: resolvers close connections after so many
+ * queries (dnsmasq: 100) or when idle, so a move does not count against
+ * a query when the connection had answered others, and a query moves at
+ * most DNS_MOVES_MAX times.  Otherwise they get SERVFAIL.
  */
 static void
 dns_conn_close(struct dns_conn *c, bool retry)
@@ -312,7 +318,11 @@ dns_conn_close(struct dns_conn *c, bool retry)
 	struct dnsfwd *df = c->df;
 	struct dns_query_list moved;
 	struct dns_query *q;
+	char rs[64];
 
+	log_debug("dns: connection to %s closed, %llu answered, %u waiting",
+	    log_addr((struct sockaddr *)&c->resolver, rs, sizeof(rs)),
+	    (unsigned long long)c->answered, c->n);
 	LIST_REMOVE(c, entry);
 	df->nconns--;
 	TAILQ_INIT(&moved);
@@ -320,8 +330,9 @@ dns_conn_close(struct dns_conn *c, bool retry)
 		TAILQ_REMOVE(&c->queries, q, entry);
 		c->n--;
 		q->conn = NULL;
-		if (retry && c->bev != NULL && !q->retried) {
-			q->retried = true;
+		if (retry && c->bev != NULL && q->moves < DNS_MOVES_MAX &&
+		    (q->moves == 0 || c->answered > 0)) {
+			q->moves++;
 			q->sent = false;
 			TAILQ_INSERT_TAIL(&moved, q, entry);
 		} else
