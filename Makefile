@@ -5,7 +5,8 @@
 #   make demo       a curl through the tunnel, in namespaces of its own
 #   make bench      --perf and the per-packet benchmark; bench-iperf: iperf3;
 #                   bench-tls: socks5+tls vs socks5 and new-flow rates;
-#                   bench-udp: UDP loss-free rates and CPU per datagram
+#                   bench-udp: UDP loss-free rates and CPU per datagram;
+#                   bench-dns: DNS queries/s and latency, tcp and fake-ip
 #   make fuzz       libFuzzer targets for the parsers and the packet path
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined   build with sanitizers into build-asan/
@@ -98,7 +99,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all sanitize deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls bench-udp \
+.PHONY: all sanitize deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls bench-udp bench-dns \
         install uninstall clean distclean unit
 
 all: $(SLUICE_BIN)
@@ -204,6 +205,9 @@ bench-tls: sluice
 
 bench-udp: sluice $(BENCH_BINS)
 	@tests/bench/udp.sh
+
+bench-dns: sluice
+	@tests/bench/dns.sh
 
 install: sluice
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

@@ -6,9 +6,10 @@
  * it has an ID of ours (unique among that connection's queries), so that
  * queries of different clients with the same ID can share a pipeline; the
  * client's ID goes back into the answer.  A connection that closes with
- * queries on it (resolvers close idle connections, RFC 7766 6.2.3) hands
- * each query, once, to another connection; a resolver that cannot be
- * reached gets its queries answered SERVFAIL at once.
+ * queries on it (resolvers close idle connections, RFC 7766 6.2.3, and
+ * some after so many queries) hands them to another connection (see
+ * dns_conn_close); a resolver that cannot be reached gets its queries
+ * answered SERVFAIL at once.
  *
  * Bounded: at most DNS_PENDING_MAX queries wait (more get SERVFAIL), at
  * most DNS_CONNS_PER_RESOLVER connections per resolver and DNS_CONNS_MAX
