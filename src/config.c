@@ -52,6 +52,7 @@ enum config_type {
 	CONFIG_PORTS,		/* dns_ports: 1..CONFIG_PORTS_MAX ports */
 	CONFIG_SOCKADDR,	/* struct sockaddr_storage: ADDR[:PORT] */
 	CONFIG_SUFFIXES,	/* char[max]: domain suffixes, space-separated */
+	CONFIG_CIDRS,		/* [route] include/exclude: route_parse_cidrs() */
 };
 
 struct config_key {
@@ -168,6 +169,16 @@ static const struct config_key config_keys[] = {
 	{ "dns", "state_file", CONFIG_PATH, OFF(state_file), 0,
 	    SIZE(state_file), NULL },
 
+	{ "route", "auto", CONFIG_BOOL, OFF(route_auto), 0, 0, "yes or no" },
+	{ "route", "table", CONFIG_UINT, OFF(route_table), 1, UINT32_MAX,
+	    "an integer 1..4294967295 other than 252..255" },
+	{ "route", "priority", CONFIG_UINT, OFF(route_priority), 1,
+	    ROUTE_PRIORITY_MAX, "an integer 1..32763" },
+	{ "route", "include", CONFIG_CIDRS, 0, 0, 0, NULL },
+	{ "route", "exclude", CONFIG_CIDRS, 0, 0, 0, NULL },
+	{ "route", "kill_switch", CONFIG_BOOL, OFF(kill_switch), 0, 0,
+	    "yes or no" },
+
 	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
 	    "debug, info, warn or error" },
 };
@@ -235,6 +246,8 @@ config_defaults(struct config *c)
 	c->fake_ip_max = 65536;
 	snprintf(c->dns_exclude, sizeof(c->dns_exclude),
 	    "local localhost lan home.arpa internal");
+	c->route_table = ROUTE_TABLE_DEFAULT;
+	c->route_priority = ROUTE_PRIORITY_DEFAULT;
 	c->log_level = LOG_LEVEL_INFO;
 }
 
@@ -795,6 +808,17 @@ config_set(struct config *c, const char *section, const char *key,
 		if (!config_parse_suffixes(value, field, (size_t)k->max))
 			goto bad;
 		break;
+	case CONFIG_CIDRS: {
+		bool inc = strcmp(k->name, "include") == 0;
+		char why[CONFIG_ERR_MAX - 64];
+
+		if (!route_parse_cidrs(value, inc ? c->route_include :
+		    c->route_exclude, CONFIG_ROUTE_CIDRS_MAX, inc ?
+		    &c->route_ninclude : &c->route_nexclude, why, sizeof(why)))
+			return config_error(err, errlen, "bad value for %s: %s",
+			    key, why);
+		break;
+	}
 	case CONFIG_ENUM:
 		words = config_enum_words(k->name);
 		for (i = 0; words[i] != NULL; i++)
@@ -1174,6 +1198,12 @@ config_validate(const struct config *c, char *err, size_t errlen)
 	if (!c->has_upstream)
 		return config_error(err, errlen,
 		    "no upstream: set [upstream] url or --upstream");
+	if (c->kill_switch && !c->route_auto)
+		return config_error(err, errlen,
+		    "kill_switch needs [route] auto = yes");
+	if (c->route_table >= 252 && c->route_table <= 255)
+		return config_error(err, errlen, "[route] table %u is one of "
+		    "the kernel's (252..255)", c->route_table);
 	if ((c->client_cert[0] == '\0') != (c->client_key[0] == '\0'))
 		return config_error(err, errlen,
 		    "client_cert and client_key must be set together");

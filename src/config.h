@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "route.h"
 #include "url.h"
 
 #define CONFIG_ERR_MAX	512
@@ -35,6 +36,7 @@ enum config_dns_mode {
 };
 
 #define CONFIG_PORTS_MAX	8
+#define CONFIG_ROUTE_CIDRS_MAX	64	/* [route] include, exclude */
 
 /* A network and its prefix length. */
 struct config_cidr {
@@ -105,6 +107,16 @@ struct config {
 	unsigned	fake_ip_max;		/* default 65536 */
 	char		dns_exclude[512];	/* suffixes, blank-separated */
 	char		state_file[256];	/* "" = none */
+
+	/* [route] */
+	bool		route_auto;		/* default false */
+	unsigned	route_table;		/* default ROUTE_TABLE_DEFAULT */
+	unsigned	route_priority;		/* default ROUTE_PRIORITY_DEFAULT */
+	struct route_cidr route_include[CONFIG_ROUTE_CIDRS_MAX];	/* none: all */
+	size_t		route_ninclude;
+	struct route_cidr route_exclude[CONFIG_ROUTE_CIDRS_MAX];
+	size_t		route_nexclude;
+	bool		kill_switch;		/* default false */
 
 	/* [log] */
 	enum log_level	log_level;		/* default info */

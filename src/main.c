@@ -25,6 +25,7 @@
 #include "log.h"
 #include "notify.h"
 #include "perf.h"
+#include "route.h"
 #include "stack.h"
 #include "tun.h"
 #include "udp.h"
@@ -79,6 +80,12 @@ static const struct main_key_opt {
 	{ "fake-ip-max",	"dns",		"fake_ip_max" },
 	{ "dns-exclude",	"dns",		"exclude" },
 	{ "dns-state-file",	"dns",		"state_file" },
+	{ "auto-route",		"route",	"auto" },
+	{ "route-table",	"route",	"table" },
+	{ "route-priority",	"route",	"priority" },
+	{ "route-include",	"route",	"include" },
+	{ "route-exclude",	"route",	"exclude" },
+	{ "kill-switch",	"route",	"kill_switch" },
 	{ "log-level",		"log",		"level" },
 };
 #define MAIN_NKEY_OPTS	(sizeof(main_key_opts) / sizeof(main_key_opts[0]))
@@ -147,6 +154,15 @@ main_usage(FILE *f)
 "      --dns-exclude LIST    suffixes resolved for real in fake-ip mode\n"
 "                            (local localhost lan home.arpa internal)    [dns] exclude\n"
 "      --dns-state-file FILE keep the fake-ip table across restarts      [dns] state_file\n"
+"      --auto-route yes|no   route everything (or --route-include) into\n"
+"                            the TUN with policy routing (no)            [route] auto\n"
+"      --route-table N       sluice's routing table (1487)               [route] table\n"
+"      --route-priority N    first of its 3 rule priorities (14870)      [route] priority\n"
+"      --route-include LIST  route only these networks (all)             [route] include\n"
+"      --route-exclude LIST  keep these networks outside (none)          [route] exclude\n"
+"      --kill-switch yes|no  when sluice dies, block instead of leaking (no)\n"
+"                                                                        [route] kill_switch\n"
+"      --route-down          remove sluice's routes, rules and kill switch, exit\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
@@ -173,6 +189,8 @@ struct main_ctx {
 	struct dnsfwd	*dnsfwd;
 	struct fakeip	*fakeip;
 	bool		 failed;	/* the TUN device died */
+	bool		 routed;	/* [route] auto: route_up() done */
+	const char	*tun_name;
 	/* what a reload needs */
 	struct config	*c;		/* the running configuration */
 	struct upstream	*up;
@@ -325,7 +343,70 @@ main_config(const struct main_ctx *ctx, struct config *c, char *err,
 		    ctx->conf_path : "", ctx->conf_path ? ": " : "", e);
 		return -1;
 	}
+	/* with [route] auto, sluice's own sockets must carry a mark */
+	if (c->route_auto && c->fwmark == 0)
+		c->fwmark = c->route_table;
 	return 0;
+}
+
+/* The [route] options of c for the TUN tun_name and the proxy (or NULL). */
+static void
+main_route_options(const struct config *c, const char *tun_name,
+    const struct sockaddr *proxy, struct route_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->tun_name = tun_name;
+	o->table = c->route_table;
+	o->priority = c->route_priority;
+	o->fwmark = c->fwmark != 0 ? c->fwmark : c->route_table;
+	o->include = c->route_include;
+	o->ninclude = c->route_ninclude;
+	o->exclude = c->route_exclude;
+	o->nexclude = c->route_nexclude;
+	o->proxy = proxy;
+	o->kill_switch = c->kill_switch;
+	/* a family goes into the TUN when the TUN has an address of it
+	 * (an adopted one: when it takes the routes) */
+	o->ipv4 = c->has_ipv4 || c->tun_fd >= 0;
+	o->ipv6 = c->has_ipv6 || c->tun_fd >= 0;
+}
+
+/* sluice --route-down: the file and options without the checks that
+ * need an upstream; 0 or 1. */
+static int
+main_route_down(const struct main_ctx *ctx)
+{
+	struct config *c;
+	struct route_options o;
+	char err[CONFIG_ERR_MAX + 64], e[CONFIG_ERR_MAX];
+	int rc = 1;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("calloc");
+	config_defaults(c);
+	if (ctx->conf_path != NULL && config_load(c, ctx->conf_path, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sluice: %s\n", err);
+		goto out;
+	}
+	for (int i = 0; i < ctx->nov; i++) {
+		if (config_set(c, ctx->ov[i].section, ctx->ov[i].key,
+		    ctx->ov[i].value, e, sizeof(e)) == -1) {
+			fprintf(stderr, "sluice: --%s: %s\n", ctx->ov[i].flag, e);
+			goto out;
+		}
+	}
+	log_init(c->log_level);
+	main_route_options(c, NULL, NULL, &o);
+	if (route_down(&o, false, err, sizeof(err)) == -1) {
+		log_errorx("%s", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+	return rc;
 }
 
 /* The limits of flows and of UDP associations from c. */
@@ -378,6 +459,10 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	MAIN_FIXED(c->fake_ip_max != nc->fake_ip_max, "[dns] fake_ip_max");
 	MAIN_FIXED(strcmp(c->state_file, nc->state_file) != 0,
 	    "[dns] state_file");
+	MAIN_FIXED(c->route_auto != nc->route_auto, "[route] auto");
+	MAIN_FIXED(c->route_table != nc->route_table, "[route] table");
+	MAIN_FIXED(c->route_priority != nc->route_priority,
+	    "[route] priority");
 #undef MAIN_FIXED
 	if (n > 0)
 		log_warnx("reload: %s cannot change while sluice runs: "
@@ -399,6 +484,9 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	nc->fake_ipv6 = c->fake_ipv6;
 	nc->fake_ip_max = c->fake_ip_max;
 	memcpy(nc->state_file, c->state_file, sizeof(nc->state_file));
+	nc->route_auto = c->route_auto;
+	nc->route_table = c->route_table;
+	nc->route_priority = c->route_priority;
 }
 
 /*
@@ -442,6 +530,15 @@ main_reload(struct main_ctx *ctx)
 	if (ctx->dnsfwd != NULL) {
 		main_dns_options(ctx, ctx->c, &o);
 		dnsfwd_reconfigure(ctx->dnsfwd, up, &o);
+	}
+	if (ctx->routed) {
+		struct route_options ro;
+
+		/* include, exclude, kill switch and the proxy's address */
+		main_route_options(ctx->c, ctx->tun_name, upstream_addr(up),
+		    &ro);
+		if (route_up(&ro, err, sizeof(err)) == -1)
+			log_warnx("reload: %s", err);
 	}
 	log_info("reload: %s: upstream %s", ctx->conf_path ? ctx->conf_path :
 	    "(command line)", url_redacted(&ctx->c->upstream, upname,
@@ -554,7 +651,9 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char *argv[])
 {
-	struct option longopts[MAIN_NKEY_OPTS + 5];
+	struct option longopts[MAIN_NKEY_OPTS + 6];
+	struct route_options ro;
+	bool routed = false, route_down_only = false;
 	struct main_override *ov;
 	struct config c;
 	const char *conf_path = NULL;
@@ -599,6 +698,7 @@ main(int argc, char *argv[])
 	longopts[MAIN_NKEY_OPTS + 1] = (struct option){ "check-config", no_argument, NULL, 't' };
 	longopts[MAIN_NKEY_OPTS + 2] = (struct option){ "help", no_argument, NULL, 'h' };
 	longopts[MAIN_NKEY_OPTS + 3] = (struct option){ "version", no_argument, NULL, 'V' };
+	longopts[MAIN_NKEY_OPTS + 4] = (struct option){ "route-down", no_argument, NULL, 'D' };
 
 	if ((ov = calloc((size_t)argc, sizeof(*ov))) == NULL)
 		fatal("calloc");
@@ -618,6 +718,9 @@ main(int argc, char *argv[])
 			printf("sluice %s\n", SLUICE_VERSION);
 			free(ov);
 			return 0;
+		case 'D':
+			route_down_only = true;
+			break;
 		default:
 			if (ch >= 1000 && ch < 1000 + (int)MAIN_NKEY_OPTS) {
 				const struct main_key_opt *k =
@@ -641,6 +744,11 @@ main(int argc, char *argv[])
 	ctx.ov = ov;
 	ctx.nov = nov;
 	ctx.c = &c;
+	if (route_down_only) {
+		rc = main_route_down(&ctx);
+		free(ov);
+		return rc;
+	}
 	if (main_config(&ctx, &c, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sluice: %s\n", err);
 		goto out;
@@ -715,6 +823,16 @@ main(int argc, char *argv[])
 		log_errorx("cannot install signal handlers");
 		goto out;
 	}
+	if (c.route_auto) {
+		main_route_options(&c, tun.name, upstream_addr(up), &ro);
+		if (route_up(&ro, err, sizeof(err)) == -1) {
+			log_errorx("%s", err);
+			goto out;
+		}
+		routed = true;
+		ctx.routed = true;
+		ctx.tun_name = tun.name;
+	}
 	log_info("ready: tun %s mtu %d%s, upstream %s", tun.name, c.mtu,
 	    tun.vnet_hdr ? " offloads" : "",
 	    url_redacted(&c.upstream, upname, sizeof(upname)));
@@ -726,6 +844,20 @@ main(int argc, char *argv[])
 		rc = ctx.failed ? 1 : 0;
 out:
 	notify_send("STOPPING=1\nSTATUS=stopping");
+	/*
+	 * The kill switch stays after any exit, a clean stop too: until
+	 * sluice runs again or sluice --route-down lifts it, what it would
+	 * carry is refused, not sent around the proxy.
+	 */
+	if (routed) {
+		main_route_options(&c, tun.name, NULL, &ro);
+		if (route_down(&ro, true, err, sizeof(err)) == -1)
+			log_warnx("%s", err);
+		else if (c.kill_switch)
+			log_info("route: kill switch stays on: traffic for "
+			    "the tunnel is refused until sluice runs again or "
+			    "sluice --route-down");
+	}
 	main_log_stats(&ctx);
 	if (ctx.fakeip != NULL && c.state_file[0] != '\0' &&
 	    fakeip_save(ctx.fakeip, c.state_file, err, sizeof(err)) == -1)

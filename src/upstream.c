@@ -801,3 +801,9 @@ upstream_is_proxy(const struct upstream *up, const struct sockaddr *dst)
 		    &((const struct sockaddr_in6 *)p)->sin6_addr, 16) == 0;
 	return false;
 }
+
+const struct sockaddr *
+upstream_addr(const struct upstream *up)
+{
+	return (const struct sockaddr *)&up->addr;
+}

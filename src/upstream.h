@@ -122,6 +122,9 @@ bool		 upstream_write_flushed(struct bufferevent *bev);
 bool		 upstream_is_proxy(const struct upstream *up,
 		    const struct sockaddr *dst);
 
+/* The proxy's address, as resolved by upstream_new(). */
+const struct sockaddr *upstream_addr(const struct upstream *up);
+
 /* "socks5://host:port", no credentials, for logs. */
 const char	*upstream_name(const struct upstream *up);
 

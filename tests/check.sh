@@ -72,10 +72,10 @@ run_part() {
 }
 
 # e2e_suites LABEL: run.sh, close.sh, tls.sh and (when there) fault.sh and
-# udp.sh with the current SLUICE and SLUICE_WRAPPER.
+# udp.sh and route.sh with the current SLUICE and SLUICE_WRAPPER.
 e2e_suites() {
 	local label=$1 part
-	for part in run close tls fault udp; do
+	for part in run close tls fault udp route; do
 		[ -f "$here/e2e/$part.sh" ] || continue
 		echo "== end-to-end tests: $part.sh$label"
 		run_part "e2e-$part$label" bash "$here/e2e/$part.sh"

@@ -38,7 +38,9 @@
 #                       by the veth; the proxy stays reachable; a new sluice
 #                       works again; SIGKILL again, then sluice --route-down
 #                       (twice): traffic goes direct, tables as before
-#   kill_switch_sigterm --kill-switch yes, then SIGTERM: nothing is left
+#   kill_switch_sigterm --kill-switch yes, then SIGTERM: the block stays (a
+#                       stop is no reason to leak); sluice --route-down
+#                       lifts it and nothing is left
 #   stale               no kill switch, SIGKILL: the rules stay and traffic
 #                       goes direct; a new sluice takes them over (no
 #                       duplicates) and works; after SIGTERM nothing is left
@@ -406,6 +408,14 @@ case_kill_switch_sigterm() {
 	rsluice_up --kill-switch yes || return 1
 	via_tunnel "$WEB_V4" web4 1 || return 1
 	rsluice_stop || return 1
+	nft_reset
+	get_fails "$WEB_V4" || return 1
+	[ "$(nft_count web4)" = 0 ] ||
+		why "packets left by the veth after a clean stop with the kill switch on" ||
+		return 1
+	grep -q 'kill switch stays on' "$SLUICE_LOG" ||
+		why "no 'kill switch stays on' line in the log" || return 1
+	route_down || return 1
 	tables_clean || return 1
 	direct "$WEB_V4" web4
 }
@@ -444,6 +454,7 @@ case_reload() {
 	ip -n "$NS_T" route show table "$TABLE" | grep -q '^unreachable default' ||
 		why "the reload did not turn the kill switch on" || return 1
 	rsluice_stop || return 1
+	route_down || return 1
 	tables_clean
 }
 
