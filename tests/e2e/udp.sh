@@ -8,7 +8,8 @@
 #   tests/e2e/udp.sh NAME...      only the cases whose names contain a NAME
 #
 # Peers in ns u: danted on 1080 (no auth) and 1082 (username), both with
-# UDP rules (lib.sh dante_conf); microsocks on 1081 (no UDP at all); squid
+# UDP rules (lib.sh dante_conf says what danted needs to relay as a full
+# cone: udpreply rules and udp.connectdst: no); microsocks on 1081 (no UDP at all); squid
 # on 3128 (HTTP CONNECT, no UDP); stunnel 1443 -> danted 1080
 # (socks5+tls://); udptool.py's echo server on 198.18.1.1:7000 and
 # [2001:db8:18:1::1]:7000, with the full-cone probe's other sockets B on

@@ -238,12 +238,17 @@ def plan(args):
     the big ones of --big at random places."""
     rng = random.Random(args.seed)
     edge = [1, 2, 3, 4, 5, args.max_small - 1, args.max_small]
+    if args.count < len(edge):
+        raise ValueError("--count must be at least %d" % len(edge))
     sizes = edge + [rng.randint(1, args.max_small)
                     for _ in range(args.count - len(edge))]
     slots = list(range(len(edge), args.count))
     rng.shuffle(slots)
     for spec in filter(None, args.big.split(",")):
         size, n = (int(x) for x in spec.split(":"))
+        if n > len(slots):
+            raise ValueError("--count %d is too small for --big %s"
+                             % (args.count, args.big))
         for _ in range(n):
             sizes[slots.pop()] = size
     return sizes
@@ -526,7 +531,7 @@ def main():
     args = p.parse_args()
     try:
         return globals()["cmd_" + args.cmd](args)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         print("error=%s" % str(e).replace(" ", "_"))
         return 1
 
