@@ -67,7 +67,7 @@ endif
 SANITIZE_FLAGS ?= address,undefined
 SANITIZE_BUILD ?= build-asan
 
-PKGS      := libevent libevent_pthreads inih libmnl
+PKGS      := libevent libevent_pthreads inih libmnl libcap
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 LIBS      := $(PKG_LIBS) -lmbedtls -lmbedx509 -lmbedcrypto -lpthread

@@ -178,6 +178,13 @@ static const struct config_key config_keys[] = {
 	{ "route", "exclude", CONFIG_CIDRS, 0, 0, 0, NULL },
 	{ "route", "kill_switch", CONFIG_BOOL, OFF(kill_switch), 0, 0,
 	    "yes or no" },
+	{ "route", "up", CONFIG_PATH, OFF(route_up_cmd), 0,
+	    SIZE(route_up_cmd), NULL },
+	{ "route", "down", CONFIG_PATH, OFF(route_down_cmd), 0,
+	    SIZE(route_down_cmd), NULL },
+
+	{ "process", "user", CONFIG_PATH, OFF(user), 0, SIZE(user), NULL },
+	{ "process", "group", CONFIG_PATH, OFF(group), 0, SIZE(group), NULL },
 
 	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
 	    "debug, info, warn or error" },

@@ -116,6 +116,12 @@ struct config {
 	size_t		route_ninclude;
 	struct route_cidr route_exclude[CONFIG_ROUTE_CIDRS_MAX];
 	size_t		route_nexclude;
+	char		route_up_cmd[1024];	/* run when up; "" = none */
+	char		route_down_cmd[1024];	/* run before going down */
+
+	/* [process] */
+	char		user[64];		/* "" = stay as started */
+	char		group[64];		/* "" = the user's group */
 	bool		kill_switch;		/* default false */
 
 	/* [log] */

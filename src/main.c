@@ -6,8 +6,10 @@
  * signal tears down in reverse order, so the device sluice created is gone
  * when it exits.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -25,6 +27,7 @@
 #include "log.h"
 #include "notify.h"
 #include "perf.h"
+#include "proc.h"
 #include "route.h"
 #include "stack.h"
 #include "tun.h"
@@ -86,6 +89,10 @@ static const struct main_key_opt {
 	{ "route-include",	"route",	"include" },
 	{ "route-exclude",	"route",	"exclude" },
 	{ "kill-switch",	"route",	"kill_switch" },
+	{ "route-up",		"route",	"up" },
+	{ "route-down-hook",	"route",	"down" },
+	{ "user",		"process",	"user" },
+	{ "group",		"process",	"group" },
 	{ "log-level",		"log",		"level" },
 };
 #define MAIN_NKEY_OPTS	(sizeof(main_key_opts) / sizeof(main_key_opts[0]))
@@ -163,6 +170,12 @@ main_usage(FILE *f)
 "      --kill-switch yes|no  when sluice dies, block instead of leaking (no)\n"
 "                                                                        [route] kill_switch\n"
 "      --route-down          remove sluice's routes, rules and kill switch, exit\n"
+"      --route-up CMD        run CMD (sh -c) once the TUN and routes are up,\n"
+"                            the TUN in SLUICE_* variables (none)         [route] up\n"
+"      --route-down-hook CMD run CMD before they go down (none)          [route] down\n"
+"      --user NAME           after set-up, run as NAME, keeping only\n"
+"                            CAP_NET_ADMIN/CAP_NET_RAW as needed (none)  [process] user\n"
+"      --group NAME          ... and group NAME (the user's)             [process] group\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
@@ -409,6 +422,53 @@ out:
 	return rc;
 }
 
+#define MAIN_HOOK_TIMEOUT_MS	30000
+
+/*
+ * Run the [route] up or down hook, if set, with the TUN described in its
+ * environment (as hev-socks5-tunnel's post-up and pre-down scripts):
+ * SLUICE_EVENT, SLUICE_TUN, SLUICE_TUN_INDEX, SLUICE_TUN_MTU,
+ * SLUICE_TUN_IPV4, SLUICE_TUN_IPV6 (ADDR/PREFIX or empty), SLUICE_UPSTREAM
+ * (no credentials) and SLUICE_ROUTE_TABLE (with [route] auto, else
+ * empty).  0, or -1 when it failed.
+ */
+static int
+main_hook(const struct config *c, const char *tun_name, const char *event,
+    const char *cmd)
+{
+	static char e_event[32], e_tun[48], e_index[48], e_mtu[48],
+	    e_v4[80], e_v6[96], e_up[URL_HOST_MAX + 64], e_table[48];
+	char *env[] = { e_event, e_tun, e_index, e_mtu, e_v4, e_v6, e_up,
+	    e_table, NULL };
+	char a[INET6_ADDRSTRLEN], upname[URL_HOST_MAX + 32];
+
+	if (cmd == NULL || cmd[0] == '\0')
+		return 0;
+	snprintf(e_event, sizeof(e_event), "SLUICE_EVENT=%s", event);
+	snprintf(e_tun, sizeof(e_tun), "SLUICE_TUN=%s", tun_name);
+	snprintf(e_index, sizeof(e_index), "SLUICE_TUN_INDEX=%u",
+	    if_nametoindex(tun_name));
+	snprintf(e_mtu, sizeof(e_mtu), "SLUICE_TUN_MTU=%d", c->mtu);
+	if (c->has_ipv4)
+		snprintf(e_v4, sizeof(e_v4), "SLUICE_TUN_IPV4=%s/%d",
+		    inet_ntop(AF_INET, &c->ipv4, a, sizeof(a)), c->ipv4_prefix);
+	else
+		snprintf(e_v4, sizeof(e_v4), "SLUICE_TUN_IPV4=");
+	if (c->has_ipv6)
+		snprintf(e_v6, sizeof(e_v6), "SLUICE_TUN_IPV6=%s/%d",
+		    inet_ntop(AF_INET6, &c->ipv6, a, sizeof(a)), c->ipv6_prefix);
+	else
+		snprintf(e_v6, sizeof(e_v6), "SLUICE_TUN_IPV6=");
+	snprintf(e_up, sizeof(e_up), "SLUICE_UPSTREAM=%s",
+	    url_redacted(&c->upstream, upname, sizeof(upname)));
+	if (c->route_auto)
+		snprintf(e_table, sizeof(e_table), "SLUICE_ROUTE_TABLE=%u",
+		    c->route_table);
+	else
+		snprintf(e_table, sizeof(e_table), "SLUICE_ROUTE_TABLE=");
+	return proc_run_hook(event, cmd, env, MAIN_HOOK_TIMEOUT_MS);
+}
+
 /* The limits of flows and of UDP associations from c. */
 static void
 main_limits(const struct config *c, struct flows_limits *lim,
@@ -459,6 +519,8 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	MAIN_FIXED(c->fake_ip_max != nc->fake_ip_max, "[dns] fake_ip_max");
 	MAIN_FIXED(strcmp(c->state_file, nc->state_file) != 0,
 	    "[dns] state_file");
+	MAIN_FIXED(strcmp(c->user, nc->user) != 0 ||
+	    strcmp(c->group, nc->group) != 0, "[process] user and group");
 	MAIN_FIXED(c->route_auto != nc->route_auto, "[route] auto");
 	MAIN_FIXED(c->route_table != nc->route_table, "[route] table");
 	MAIN_FIXED(c->route_priority != nc->route_priority,
@@ -484,6 +546,8 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	nc->fake_ipv6 = c->fake_ipv6;
 	nc->fake_ip_max = c->fake_ip_max;
 	memcpy(nc->state_file, c->state_file, sizeof(nc->state_file));
+	memcpy(nc->user, c->user, sizeof(nc->user));
+	memcpy(nc->group, c->group, sizeof(nc->group));
 	nc->route_auto = c->route_auto;
 	nc->route_table = c->route_table;
 	nc->route_priority = c->route_priority;
@@ -653,7 +717,7 @@ main(int argc, char *argv[])
 {
 	struct option longopts[MAIN_NKEY_OPTS + 6];
 	struct route_options ro;
-	bool routed = false, route_down_only = false;
+	bool routed = false, route_down_only = false, hooked = false;
 	struct main_override *ov;
 	struct config c;
 	const char *conf_path = NULL;
@@ -833,6 +897,24 @@ main(int argc, char *argv[])
 		ctx.routed = true;
 		ctx.tun_name = tun.name;
 	}
+	if (main_hook(&c, tun.name, "up", c.route_up_cmd) == -1)
+		goto out;
+	hooked = true;
+	if (c.user[0] != '\0') {
+		/* CAP_NET_ADMIN for routes (reload, exit) and SO_MARK,
+		 * CAP_NET_RAW for SO_BINDTODEVICE */
+		if (proc_drop(c.user, c.group, c.route_auto || c.fwmark != 0,
+		    c.interface[0] != '\0', err, sizeof(err)) == -1) {
+			log_errorx("process: %s", err);
+			goto out;
+		}
+		log_info("process: running as %s%s%s, capabilities kept:%s%s%s",
+		    c.user, c.group[0] != '\0' ? ":" : "", c.group,
+		    c.route_auto || c.fwmark != 0 ? " CAP_NET_ADMIN" : "",
+		    c.interface[0] != '\0' ? " CAP_NET_RAW" : "",
+		    c.route_auto || c.fwmark != 0 || c.interface[0] != '\0' ?
+		    "" : " none");
+	}
 	log_info("ready: tun %s mtu %d%s, upstream %s", tun.name, c.mtu,
 	    tun.vnet_hdr ? " offloads" : "",
 	    url_redacted(&c.upstream, upname, sizeof(upname)));
@@ -844,6 +926,8 @@ main(int argc, char *argv[])
 		rc = ctx.failed ? 1 : 0;
 out:
 	notify_send("STOPPING=1\nSTATUS=stopping");
+	if (hooked)
+		main_hook(&c, tun.name, "down", c.route_down_cmd);
 	/*
 	 * The kill switch stays after any exit, a clean stop too: until
 	 * sluice runs again or sluice --route-down lifts it, what it would

@@ -499,6 +499,15 @@ assoc_send(struct assoc *a, const struct sockaddr *dst,
 	mh.msg_iovlen = (size_t)n;
 	if (sendmsg(a->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
 		u->st.send_error++;
+		if (errno == EMSGSIZE) {
+			static struct log_limit lim;
+
+			log_at_limited(&lim, LOG_LEVEL_INFO, false, "udp %llu "
+			    "%s: a datagram of %zu bytes does not fit the "
+			    "socks5 relay with its %zu-byte header (65,507 in "
+			    "all over IPv4): dropped", (unsigned long long)
+			    a->id, a->desc, len, hl);
+		}
 		if (errno == ECONNREFUSED) {
 			assoc_fail(a, "the proxy's udp relay is gone", false);
 		}
