@@ -53,6 +53,7 @@ enum config_type {
 	CONFIG_SOCKADDR,	/* struct sockaddr_storage: ADDR[:PORT] */
 	CONFIG_SUFFIXES,	/* char[max]: domain suffixes, space-separated */
 	CONFIG_CIDRS,		/* [route] include/exclude: route_parse_cidrs() */
+	CONFIG_LISTEN,		/* struct sockaddr_storage: [ADDR:]PORT */
 };
 
 struct config_key {
@@ -182,6 +183,10 @@ static const struct config_key config_keys[] = {
 	    SIZE(route_up_cmd), NULL },
 	{ "route", "down", CONFIG_PATH, OFF(route_down_cmd), 0,
 	    SIZE(route_down_cmd), NULL },
+
+	{ "metrics", "listen", CONFIG_LISTEN, OFF(metrics_listen), 0, 0,
+	    "PORT (on 127.0.0.1) or ADDR:PORT ([ADDR]:PORT for IPv6), or "
+	    "nothing for off" },
 
 	{ "process", "user", CONFIG_PATH, OFF(user), 0, SIZE(user), NULL },
 	{ "process", "group", CONFIG_PATH, OFF(group), 0, SIZE(group), NULL },
@@ -811,6 +816,27 @@ config_set(struct config *c, const char *section, const char *key,
 		    (struct sockaddr_storage *)(void *)field))
 			goto bad;
 		break;
+	case CONFIG_LISTEN: {
+		struct sockaddr_storage *ss =
+		    (struct sockaddr_storage *)(void *)field;
+		char buf[80];
+
+		/* a bare port listens on loopback */
+		if (*value != '\0' && strspn(value, "0123456789") ==
+		    strlen(value)) {
+			snprintf(buf, sizeof(buf), "127.0.0.1:%s", value);
+			value = buf;
+		}
+		if (!config_parse_sockaddr(value, 0, ss))
+			goto bad;
+		if (ss->ss_family != AF_UNSPEC && (ss->ss_family == AF_INET ?
+		    ((struct sockaddr_in *)ss)->sin_port :
+		    ((struct sockaddr_in6 *)ss)->sin6_port) == 0) {
+			memset(ss, 0, sizeof(*ss));
+			goto bad;
+		}
+		break;
+	}
 	case CONFIG_SUFFIXES:
 		if (!config_parse_suffixes(value, field, (size_t)k->max))
 			goto bad;

@@ -119,6 +119,9 @@ struct config {
 	char		route_up_cmd[1024];	/* run when up; "" = none */
 	char		route_down_cmd[1024];	/* run before going down */
 
+	/* [metrics] */
+	struct sockaddr_storage metrics_listen;	/* AF_UNSPEC: off */
+
 	/* [process] */
 	char		user[64];		/* "" = stay as started */
 	char		group[64];		/* "" = the user's group */

@@ -26,6 +26,7 @@
 #include "flow.h"
 #include "log.h"
 #include "notify.h"
+#include "metrics.h"
 #include "perf.h"
 #include "proc.h"
 #include "route.h"
@@ -93,6 +94,7 @@ static const struct main_key_opt {
 	{ "route-down-hook",	"route",	"down" },
 	{ "user",		"process",	"user" },
 	{ "group",		"process",	"group" },
+	{ "metrics",		"metrics",	"listen" },
 	{ "log-level",		"log",		"level" },
 };
 #define MAIN_NKEY_OPTS	(sizeof(main_key_opts) / sizeof(main_key_opts[0]))
@@ -176,6 +178,8 @@ main_usage(FILE *f)
 "      --user NAME           after set-up, run as NAME, keeping only\n"
 "                            CAP_NET_ADMIN/CAP_NET_RAW as needed (none)  [process] user\n"
 "      --group NAME          ... and group NAME (the user's)             [process] group\n"
+"      --metrics [ADDR:]PORT serve Prometheus /metrics and /status there\n"
+"                            (127.0.0.1 when only a port; off)           [metrics] listen\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
@@ -204,6 +208,8 @@ struct main_ctx {
 	bool		 failed;	/* the TUN device died */
 	bool		 routed;	/* [route] auto: route_up() done */
 	const char	*tun_name;
+	struct metrics	*metrics;
+	struct metrics_sources msrc;
 	/* what a reload needs */
 	struct config	*c;		/* the running configuration */
 	struct upstream	*up;
@@ -521,6 +527,8 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	    "[dns] state_file");
 	MAIN_FIXED(strcmp(c->user, nc->user) != 0 ||
 	    strcmp(c->group, nc->group) != 0, "[process] user and group");
+	MAIN_FIXED(memcmp(&c->metrics_listen, &nc->metrics_listen,
+	    sizeof(c->metrics_listen)) != 0, "[metrics] listen");
 	MAIN_FIXED(c->route_auto != nc->route_auto, "[route] auto");
 	MAIN_FIXED(c->route_table != nc->route_table, "[route] table");
 	MAIN_FIXED(c->route_priority != nc->route_priority,
@@ -548,6 +556,7 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	memcpy(nc->state_file, c->state_file, sizeof(nc->state_file));
 	memcpy(nc->user, c->user, sizeof(nc->user));
 	memcpy(nc->group, c->group, sizeof(nc->group));
+	nc->metrics_listen = c->metrics_listen;
 	nc->route_auto = c->route_auto;
 	nc->route_table = c->route_table;
 	nc->route_priority = c->route_priority;
@@ -874,6 +883,18 @@ main(int argc, char *argv[])
 	if ((ctx.udps = udps_new(base, stack, up, &ulim)) == NULL ||
 	    main_dns_setup(&ctx, &c, up) == -1)
 		goto out;
+	if (c.metrics_listen.ss_family != AF_UNSPEC) {
+		ctx.msrc = (struct metrics_sources){ stack, flows, ctx.udps,
+		    ctx.dnsfwd, ctx.fakeip, &ctx.up };
+		if ((ctx.metrics = metrics_new(base,
+		    (struct sockaddr *)&c.metrics_listen, &ctx.msrc, err,
+		    sizeof(err))) == NULL) {
+			log_errorx("metrics: %s", err);
+			goto out;
+		}
+		log_info("metrics: http://%s/metrics", log_addr((struct sockaddr *)
+		    &c.metrics_listen, upname, sizeof(upname)));
+	}
 
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
@@ -946,6 +967,7 @@ out:
 	if (ctx.fakeip != NULL && c.state_file[0] != '\0' &&
 	    fakeip_save(ctx.fakeip, c.state_file, err, sizeof(err)) == -1)
 		log_warnx("dns: state_file: %s", err);
+	metrics_free(ctx.metrics);
 	udps_free(ctx.udps);
 	flows_free(flows);
 	dnsfwd_free(ctx.dnsfwd);

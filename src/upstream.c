@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -61,9 +62,18 @@ struct upstream_dial {
 	upstream_dial_cb	 cb;
 	void			*arg;
 	upstream_assoc_cb	 assoc_cb;	/* UDP ASSOCIATE, not CONNECT */
+	struct timespec		 start;
+	bool			 timed_out;
 	char			 name[256];	/* CONNECT to a name, not dst */
 	uint16_t		 port;		/* ... and this port */
 	struct sockaddr_storage	 relay;		/* ... its BND.ADDR/PORT */
+};
+
+/* Dials of every upstream since start (reloads replace upstreams). */
+static struct upstream_stats upstream_st;
+static const double upstream_buckets[UPSTREAM_DIAL_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+	10,
 };
 
 static void	upstream_dial_read_cb(struct bufferevent *, void *);
@@ -246,6 +256,8 @@ upstream_destroy(struct upstream *up)
 		tls_client_stats(up->tls, &full, &resumed);
 		log_info("upstream %s: %lu full tls handshakes, %lu resumed",
 		    up->name, full, resumed);
+		upstream_st.tls_full += full;	/* the process's totals */
+		upstream_st.tls_resumed += resumed;
 		tls_client_free(up->tls);
 	}
 	mbedtls_platform_zeroize(&up->url, sizeof(up->url));
@@ -283,6 +295,51 @@ upstream_dial_free(struct upstream_dial *d)
 		upstream_destroy(up);
 }
 
+/* Count a dial's outcome: its latency, or the kind of failure. */
+static void
+upstream_count(struct upstream_dial *d, const char *why, bool proxy_fault)
+{
+	struct timespec now;
+	double s;
+	int i;
+
+	if (why == NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		s = (double)(now.tv_sec - d->start.tv_sec) +
+		    (double)(now.tv_nsec - d->start.tv_nsec) / 1e9;
+		upstream_st.dials++;
+		upstream_st.dial_seconds += s;
+		for (i = 0; i < UPSTREAM_DIAL_BUCKETS; i++)
+			if (s <= upstream_buckets[i])
+				upstream_st.dial_le[i]++;
+		return;
+	}
+	if (d->timed_out)
+		upstream_st.failed[UPSTREAM_FAIL_TIMEOUT]++;
+	else if (strncmp(why, "proxy tls:", 10) == 0)
+		upstream_st.failed[UPSTREAM_FAIL_TLS]++;
+	else if (d->state == DIAL_CONNECTING)
+		upstream_st.failed[UPSTREAM_FAIL_CONNECT]++;
+	else if (!proxy_fault && d->assoc_cb == NULL)
+		upstream_st.failed[UPSTREAM_FAIL_DESTINATION]++;
+	else
+		upstream_st.failed[UPSTREAM_FAIL_PROXY]++;
+}
+
+void
+upstream_get_stats(const struct upstream *up, struct upstream_stats *st)
+{
+	unsigned long full = 0, resumed = 0;
+
+	*st = upstream_st;
+	memcpy(st->le, upstream_buckets, sizeof(st->le));
+	if (up != NULL && up->tls != NULL) {
+		tls_client_stats(up->tls, &full, &resumed);
+		st->tls_full += full;
+		st->tls_resumed += resumed;
+	}
+}
+
 /*
  * Finish a dial: hand over the bev (why == NULL) or report failure.  For
  * an association, proxy_fault means the proxy said no (a REP, or
@@ -294,6 +351,7 @@ upstream_dial_done(struct upstream_dial *d, const char *why, bool proxy_fault)
 	struct bufferevent *bev = NULL;
 	void *arg = d->arg;
 
+	upstream_count(d, why, proxy_fault);
 	if (why == NULL) {
 		bev = d->bev;
 		d->bev = NULL;
@@ -323,6 +381,7 @@ upstream_dial_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	d->timed_out = true;
 	upstream_dial_done(d, d->state != DIAL_CONNECTING ?
 	    "proxy handshake timed out" : d->up->tls != NULL ?
 	    "proxy connect or tls handshake timed out" :
@@ -611,6 +670,7 @@ upstream_dial_start(struct upstream_dial *d)
 	int fd;
 
 	d->state = DIAL_CONNECTING;
+	clock_gettime(CLOCK_MONOTONIC, &d->start);
 	up->dials++;
 	if ((fd = upstream_socket(up, up->addr.ss_family, SOCK_STREAM, serr,
 		    sizeof(serr))) == -1) {

@@ -125,6 +125,31 @@ bool		 upstream_is_proxy(const struct upstream *up,
 /* The proxy's address, as resolved by upstream_new(). */
 const struct sockaddr *upstream_addr(const struct upstream *up);
 
+/* Kinds of failed dials. */
+enum upstream_fail {
+	UPSTREAM_FAIL_TIMEOUT,		/* connect_timeout ran out */
+	UPSTREAM_FAIL_CONNECT,		/* the proxy could not be reached */
+	UPSTREAM_FAIL_TLS,		/* the TLS handshake failed */
+	UPSTREAM_FAIL_PROXY,		/* bad reply, authentication, refusal */
+	UPSTREAM_FAIL_DESTINATION,	/* the proxy could not reach it */
+	UPSTREAM_FAIL_KINDS,
+};
+#define UPSTREAM_DIAL_BUCKETS	13
+
+/* Dials since start, over every upstream a reload replaced too. */
+struct upstream_stats {
+	uint64_t	dials;			/* opened */
+	double		dial_seconds;		/* their latency, summed */
+	double		le[UPSTREAM_DIAL_BUCKETS];	/* bucket bounds, s */
+	uint64_t	dial_le[UPSTREAM_DIAL_BUCKETS];	/* cumulative */
+	uint64_t	failed[UPSTREAM_FAIL_KINDS];
+	uint64_t	tls_full;		/* handshakes */
+	uint64_t	tls_resumed;
+};
+/* The counters, with up's TLS handshakes (NULL: earlier ones only). */
+void		 upstream_get_stats(const struct upstream *up,
+		    struct upstream_stats *st);
+
 /* "socks5://host:port", no credentials, for logs. */
 const char	*upstream_name(const struct upstream *up);
 

@@ -13,7 +13,8 @@ PKGS="build-essential gcc make pkg-config libevent-dev libmbedtls-dev
 libinih-dev dpkg-dev xz-utils patch ca-certificates iproute2 procps
 dante-server microsocks stunnel4 squid iperf3 socat curl openssl python3
 valgrind clang libclang-rt-14-dev libcap2-bin util-linux iputils-ping
-dnsmasq-base bind9-dnsutils dnsperf nftables libmnl-dev libcap-dev"
+dnsmasq-base bind9-dnsutils dnsperf nftables libmnl-dev libcap-dev
+python3-prometheus-client"
 
 missing=
 for p in $PKGS; do

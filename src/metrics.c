@@ -1,0 +1,415 @@
+/*
+ * metrics.c - /metrics and /status over evhttp (see metrics.h).
+ *
+ * Names follow Prometheus conventions: sluice_ prefix, _total for
+ * counters, _bytes and _seconds for units, labels for the kinds of one
+ * thing (reasons of refusals and drops).  Everything is read from the
+ * modules' stats getters at scrape time; nothing is kept here.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/http.h>
+
+#include "dnsfwd.h"
+#include "fakeip.h"
+#include "flow.h"
+#include "log.h"
+#include "metrics.h"
+#include "stack.h"
+#include "udp.h"
+#include "upstream.h"
+
+struct metrics {
+	struct evhttp		*http;
+	struct metrics_sources	 src;
+};
+
+/* The HELP and TYPE lines of a metric. */
+static void
+metrics_head(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* A metric with one sample and no labels. */
+static void
+metrics_one(struct evbuffer *b, const char *name, const char *type,
+    const char *help, unsigned long long v)
+{
+	metrics_head(b, name, type, help);
+	evbuffer_add_printf(b, "%s %llu\n", name, v);
+}
+
+/* One sample with one label. */
+static void
+metrics_label(struct evbuffer *b, const char *name, const char *label,
+    const char *value, unsigned long long v)
+{
+	evbuffer_add_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, value, v);
+}
+
+/* Resident memory of this process in bytes, 0 if unknown. */
+static unsigned long long
+metrics_rss(void)
+{
+	unsigned long long size = 0, rss = 0;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/statm", "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+/* Open file descriptors of this process. */
+static unsigned long long
+metrics_fds(void)
+{
+	unsigned long long n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;	/* not the one opendir holds */
+}
+
+static void
+metrics_flows(struct evbuffer *b, const struct metrics_sources *src)
+{
+	struct flows_stats fs;
+	uint64_t other;
+
+	flows_get_stats(src->flows, &fs);
+	metrics_one(b, "sluice_flows_active", "gauge",
+	    "TCP flows open now.", fs.active);
+	metrics_one(b, "sluice_flows_accepted_total", "counter",
+	    "TCP flows (SYNs) taken.", fs.accepted);
+	metrics_one(b, "sluice_flows_established_total", "counter",
+	    "TCP flows whose tunnel opened.", fs.established);
+	metrics_head(b, "sluice_flows_refused_total", "counter",
+	    "TCP flows refused with a RST, by reason.");
+	other = fs.refused - fs.over_limit - fs.over_memory - fs.loops;
+	metrics_label(b, "sluice_flows_refused_total", "reason", "max_flows",
+	    fs.over_limit);
+	metrics_label(b, "sluice_flows_refused_total", "reason", "memory",
+	    fs.over_memory);
+	metrics_label(b, "sluice_flows_refused_total", "reason", "loop",
+	    fs.loops);
+	metrics_label(b, "sluice_flows_refused_total", "reason", "upstream",
+	    other);
+	metrics_head(b, "sluice_flow_bytes_total", "counter",
+	    "TCP payload relayed, by direction.");
+	metrics_label(b, "sluice_flow_bytes_total", "direction", "up",
+	    fs.bytes_up);
+	metrics_label(b, "sluice_flow_bytes_total", "direction", "down",
+	    fs.bytes_down);
+	metrics_one(b, "sluice_flow_buffered_bytes", "gauge",
+	    "Bytes the TCP flows hold in sluice's buffers.", fs.held);
+}
+
+static void
+metrics_upstream(struct evbuffer *b, const struct metrics_sources *src)
+{
+	static const char *const kinds[UPSTREAM_FAIL_KINDS] = {
+		"timeout", "connect", "tls", "proxy", "destination",
+	};
+	struct upstream_stats us;
+	int i;
+
+	upstream_get_stats(src->up != NULL ? *src->up : NULL, &us);
+	metrics_head(b, "sluice_upstream_dial_seconds", "histogram",
+	    "Time to open a tunnel through the upstream proxy (connect, TLS, "
+	    "proxy handshake).");
+	for (i = 0; i < UPSTREAM_DIAL_BUCKETS; i++)
+		evbuffer_add_printf(b, "sluice_upstream_dial_seconds_bucket"
+		    "{le=\"%g\"} %llu\n", us.le[i],
+		    (unsigned long long)us.dial_le[i]);
+	evbuffer_add_printf(b, "sluice_upstream_dial_seconds_bucket"
+	    "{le=\"+Inf\"} %llu\n", (unsigned long long)us.dials);
+	evbuffer_add_printf(b, "sluice_upstream_dial_seconds_sum %.6f\n",
+	    us.dial_seconds);
+	evbuffer_add_printf(b, "sluice_upstream_dial_seconds_count %llu\n",
+	    (unsigned long long)us.dials);
+	metrics_head(b, "sluice_upstream_dial_failures_total", "counter",
+	    "Tunnels that could not be opened, by kind.");
+	for (i = 0; i < UPSTREAM_FAIL_KINDS; i++)
+		metrics_label(b, "sluice_upstream_dial_failures_total", "kind",
+		    kinds[i], us.failed[i]);
+	metrics_head(b, "sluice_tls_handshakes_total", "counter",
+	    "TLS handshakes with the upstream, full or resumed.");
+	metrics_label(b, "sluice_tls_handshakes_total", "type", "full",
+	    us.tls_full);
+	metrics_label(b, "sluice_tls_handshakes_total", "type", "resumed",
+	    us.tls_resumed);
+}
+
+static void
+metrics_udp(struct evbuffer *b, const struct metrics_sources *src)
+{
+	struct udps_stats u;
+
+	if (src->udps == NULL)
+		return;
+	udps_get_stats(src->udps, &u);
+	metrics_one(b, "sluice_udp_associations_active", "gauge",
+	    "UDP associations opening or open.", u.active);
+	metrics_head(b, "sluice_udp_associations_total", "counter",
+	    "UDP associations ended or opened, by outcome.");
+	metrics_label(b, "sluice_udp_associations_total", "outcome", "opened",
+	    u.opened);
+	metrics_label(b, "sluice_udp_associations_total", "outcome", "failed",
+	    u.failed);
+	metrics_label(b, "sluice_udp_associations_total", "outcome",
+	    "expired", u.expired);
+	metrics_head(b, "sluice_udp_datagrams_total", "counter",
+	    "UDP datagrams relayed, by direction.");
+	metrics_label(b, "sluice_udp_datagrams_total", "direction", "up",
+	    u.up);
+	metrics_label(b, "sluice_udp_datagrams_total", "direction", "down",
+	    u.down);
+	metrics_head(b, "sluice_udp_bytes_total", "counter",
+	    "UDP payload relayed, by direction.");
+	metrics_label(b, "sluice_udp_bytes_total", "direction", "up",
+	    u.up_bytes);
+	metrics_label(b, "sluice_udp_bytes_total", "direction", "down",
+	    u.down_bytes);
+	metrics_head(b, "sluice_udp_dropped_total", "counter",
+	    "UDP datagrams dropped, by reason.");
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "no_udp",
+	    u.no_udp);
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "refused",
+	    u.refused);
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "queue_full",
+	    u.queue_full);
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "max_flows",
+	    u.over_max);
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "fragmented",
+	    u.fragmented);
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "filtered",
+	    u.filtered);
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "bad_reply",
+	    u.bad_reply);
+	metrics_label(b, "sluice_udp_dropped_total", "reason", "send_error",
+	    u.send_error);
+	metrics_head(b, "sluice_icmp_unreachable_total", "counter",
+	    "ICMP port unreachable for datagrams that could not go, sent or "
+	    "held back by the rate limit.");
+	metrics_label(b, "sluice_icmp_unreachable_total", "result", "sent",
+	    u.icmp_sent);
+	metrics_label(b, "sluice_icmp_unreachable_total", "result",
+	    "rate_limited", u.icmp_limited);
+}
+
+static void
+metrics_dns(struct evbuffer *b, const struct metrics_sources *src)
+{
+	struct dnsfwd_stats d;
+	struct fakeip_stats f;
+
+	if (src->dnsfwd != NULL) {
+		dnsfwd_get_stats(src->dnsfwd, &d);
+		metrics_head(b, "sluice_dns_queries_total", "counter",
+		    "DNS queries over UDP taken, by outcome.");
+		metrics_label(b, "sluice_dns_queries_total", "outcome",
+		    "fake", d.fake);
+		metrics_label(b, "sluice_dns_queries_total", "outcome",
+		    "nodata", d.nodata);
+		metrics_label(b, "sluice_dns_queries_total", "outcome", "tcp",
+		    d.tcp);
+		metrics_label(b, "sluice_dns_queries_total", "outcome",
+		    "servfail", d.servfail);
+		metrics_label(b, "sluice_dns_queries_total", "outcome", "bad",
+		    d.bad);
+		metrics_one(b, "sluice_dns_truncated_total", "counter",
+		    "DNS answers sent back cut to the client's UDP size (TC).",
+		    d.truncated);
+		metrics_one(b, "sluice_dns_timeouts_total", "counter",
+		    "DNS queries answered SERVFAIL for want of an answer.",
+		    d.timeouts);
+		metrics_one(b, "sluice_dns_pending", "gauge",
+		    "DNS queries waiting for a resolver.", d.pending);
+		metrics_one(b, "sluice_dns_connections", "gauge",
+		    "TCP connections to resolvers.", d.conns);
+	}
+	if (src->fakeip != NULL) {
+		fakeip_get_stats(src->fakeip, &f);
+		metrics_one(b, "sluice_fakeip_mappings", "gauge",
+		    "Names mapped to fake addresses.", f.mappings);
+		metrics_one(b, "sluice_fakeip_evicted_total", "counter",
+		    "Fake-IP mappings forgotten to make room.", f.evicted);
+		metrics_one(b, "sluice_fakeip_unmapped_total", "counter",
+		    "Traffic to fake addresses that stand for no name.",
+		    f.unmapped);
+	}
+}
+
+static void
+metrics_stack(struct evbuffer *b, const struct metrics_sources *src)
+{
+	struct stack_stats ss;
+
+	stack_get_stats(src->stack, &ss);
+	metrics_head(b, "sluice_tun_packets_total", "counter",
+	    "Packets through the TUN device, by direction.");
+	metrics_label(b, "sluice_tun_packets_total", "direction", "rx",
+	    ss.rx_packets);
+	metrics_label(b, "sluice_tun_packets_total", "direction", "tx",
+	    ss.tx_packets);
+	metrics_head(b, "sluice_tun_bytes_total", "counter",
+	    "Bytes through the TUN device, by direction.");
+	metrics_label(b, "sluice_tun_bytes_total", "direction", "rx",
+	    ss.rx_bytes);
+	metrics_label(b, "sluice_tun_bytes_total", "direction", "tx",
+	    ss.tx_bytes);
+	metrics_head(b, "sluice_tun_dropped_total", "counter",
+	    "Packets dropped at the TUN device or in the stack, by where.");
+	metrics_label(b, "sluice_tun_dropped_total", "where", "rx",
+	    ss.rx_dropped);
+	metrics_label(b, "sluice_tun_dropped_total", "where", "tx",
+	    ss.tx_dropped);
+	metrics_label(b, "sluice_tun_dropped_total", "where", "ip",
+	    ss.ip_dropped);
+	metrics_label(b, "sluice_tun_dropped_total", "where", "tcp",
+	    ss.tcp_dropped);
+	metrics_label(b, "sluice_tun_dropped_total", "where", "icmp_echo",
+	    ss.echo_dropped);
+	metrics_one(b, "sluice_lwip_assertions_total", "counter",
+	    "lwIP assertions that fired (logged, not fatal).",
+	    ss.lwip_asserts);
+	metrics_head(b, "sluice_lwip_pool_used_ratio", "gauge",
+	    "Share of lwIP's memory in use, by pool.");
+	evbuffer_add_printf(b, "sluice_lwip_pool_used_ratio{pool=\"heap\"} "
+	    "%.2f\n", ss.heap_used_pct / 100.0);
+	evbuffer_add_printf(b, "sluice_lwip_pool_used_ratio{pool=\"tcp_seg\"} "
+	    "%.2f\n", ss.seg_used_pct / 100.0);
+}
+
+int
+metrics_render(struct evbuffer *out, const struct metrics_sources *src)
+{
+	metrics_flows(out, src);
+	metrics_upstream(out, src);
+	metrics_udp(out, src);
+	metrics_dns(out, src);
+	metrics_stack(out, src);
+	metrics_one(out, "sluice_process_resident_memory_bytes", "gauge",
+	    "Resident memory of the sluice process.", metrics_rss());
+	metrics_one(out, "sluice_process_open_fds", "gauge",
+	    "File descriptors open in the sluice process.", metrics_fds());
+	return 0;
+}
+
+/* /status: the headline numbers as one JSON object. */
+static void
+metrics_status(struct evbuffer *b, const struct metrics_sources *src)
+{
+	struct flows_stats fs;
+	struct udps_stats us;
+
+	flows_get_stats(src->flows, &fs);
+	memset(&us, 0, sizeof(us));
+	if (src->udps != NULL)
+		udps_get_stats(src->udps, &us);
+	evbuffer_add_printf(b, "{\"upstream\":\"%s\",\"flows_active\":%u,"
+	    "\"flows_accepted\":%llu,\"flows_refused\":%llu,\"bytes_up\":%llu,"
+	    "\"bytes_down\":%llu,\"udp_associations\":%u,"
+	    "\"rss_bytes\":%llu,\"open_fds\":%llu}\n",
+	    src->up != NULL && *src->up != NULL ? upstream_name(*src->up) : "",
+	    fs.active, (unsigned long long)fs.accepted,
+	    (unsigned long long)fs.refused, (unsigned long long)fs.bytes_up,
+	    (unsigned long long)fs.bytes_down, us.active, metrics_rss(),
+	    metrics_fds());
+}
+
+static void
+metrics_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct metrics *m = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *b;
+	const char *type;
+
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	if (strcmp(uri, "/metrics") == 0) {
+		metrics_render(b, &m->src);
+		type = "text/plain; version=0.0.4; charset=utf-8";
+	} else if (strcmp(uri, "/status") == 0) {
+		metrics_status(b, &m->src);
+		type = "application/json";
+	} else {
+		evbuffer_free(b);
+		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", type);
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+}
+
+struct metrics *
+metrics_new(struct event_base *base, const struct sockaddr *addr,
+    const struct metrics_sources *src, char *err, size_t errlen)
+{
+	struct metrics *m;
+	evutil_socket_t fd = -1;
+	socklen_t len = addr->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int one = 1;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->http = evhttp_new(base)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(m);
+		return NULL;
+	}
+	m->src = *src;
+	if ((fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, addr, len) == -1 || listen(fd, 16) == -1 ||
+	    evhttp_accept_socket(m->http, fd) == -1) {
+		char a[64];
+
+		snprintf(err, errlen, "listen %s: %s", log_addr(addr, a,
+		    sizeof(a)), strerror(errno));
+		if (fd != -1)
+			close(fd);
+		evhttp_free(m->http);
+		free(m);
+		return NULL;
+	}
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_timeout(m->http, 10);
+	evhttp_set_max_headers_size(m->http, 8192);
+	evhttp_set_max_body_size(m->http, 0);
+	evhttp_set_gencb(m->http, metrics_request_cb, m);
+	return m;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	evhttp_free(m->http);
+	free(m);
+}
