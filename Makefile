@@ -17,9 +17,11 @@
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
-BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DESTDIR    ?=
 
 CC         ?= cc
@@ -99,7 +101,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all sanitize deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls bench-udp bench-dns \
+.PHONY: all sanitize deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls bench-udp bench-dns deb check-pkg \
         install uninstall clean distclean unit
 
 all: $(SLUICE_BIN)
@@ -210,17 +212,38 @@ bench-dns: sluice
 	@tests/bench/dns.sh
 
 install: sluice
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-	        $(DESTDIR)$(SYSCONFDIR)/sluice
-	install -m 755 sluice $(DESTDIR)$(BINDIR)/sluice
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	        $(DESTDIR)$(SYSCONFDIR)/sluice $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 755 sluice $(DESTDIR)$(SBINDIR)/sluice
 	install -m 644 man/sluice.8 $(DESTDIR)$(MANDIR)/man8/sluice.8
 	install -m 644 man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/sluice.conf.5
+	@mkdir -p $(BUILD)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	        packaging/sluice.service.in >$(BUILD)/sluice.service
+	install -m 644 $(BUILD)/sluice.service $(DESTDIR)$(UNITDIR)/sluice.service
+	install -m 644 packaging/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.conf ] || \
 	        install -m 640 conf/sluice.conf $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.conf
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && \
+	    command -v systemd-sysusers >/dev/null; then \
+		echo "systemd-sysusers $(SYSUSERSDIR)/sluice.conf"; \
+		systemd-sysusers $(SYSUSERSDIR)/sluice.conf && \
+		chgrp sluice $(SYSCONFDIR)/sluice/sluice.conf; \
+	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/sluice $(DESTDIR)$(MANDIR)/man8/sluice.8 \
-	      $(DESTDIR)$(MANDIR)/man5/sluice.conf.5
+	rm -f $(DESTDIR)$(SBINDIR)/sluice $(DESTDIR)$(MANDIR)/man8/sluice.8 \
+	      $(DESTDIR)$(MANDIR)/man5/sluice.conf.5 \
+	      $(DESTDIR)$(UNITDIR)/sluice.service $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
+
+# Debian package (debhelper, packaging/debian/), built without the network
+# from a copy of the sources and lwIP's tarball in $(BUILD)/deb/
+deb: $(LWIP_TARBALL)
+	packaging/mkdeb.sh $(BUILD)/deb
+
+# the package built, linted, installed and purged (root)
+check-pkg:
+	@tests/pkg.sh
 
 clean:
 	rm -rf $(BUILD)/src $(BUILD)/tests $(BUILD)/bench $(BUILD)/lwip $(BUILD)/*.a $(SLUICE_BIN)

@@ -14,7 +14,7 @@ libinih-dev dpkg-dev xz-utils patch ca-certificates iproute2 procps
 dante-server microsocks stunnel4 squid iperf3 socat curl openssl python3
 valgrind clang libclang-rt-14-dev libcap2-bin util-linux iputils-ping
 dnsmasq-base bind9-dnsutils dnsperf nftables libmnl-dev libcap-dev
-python3-prometheus-client"
+python3-prometheus-client debhelper lintian systemd"
 
 missing=
 for p in $PKGS; do
