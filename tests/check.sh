@@ -99,6 +99,15 @@ for part in gateway scale perf; do
 	fi
 done
 
+# the Debian package: built offline, linted, installed, purged
+if [ -n "${CHECK_NO_PKG:-}" ]; then
+	echo "check: CHECK_NO_PKG set: package test skipped"
+	skipped=$((skipped + 1))
+else
+	echo "== Debian package (tests/pkg.sh)"
+	run_part pkg bash "$here/pkg.sh"
+fi
+
 # the fuzzers, briefly: replays the crash reproducers (lwIP bugs we patch)
 # and fuzzes every parser and the packet path for a few seconds each
 if [ -n "${CHECK_NO_FUZZ:-}" ]; then
