@@ -71,11 +71,11 @@ run_part() {
 	fi
 }
 
-# e2e_suites LABEL: run.sh, close.sh, tls.sh and (when there) fault.sh and
-# udp.sh and route.sh with the current SLUICE and SLUICE_WRAPPER.
+# e2e_suites LABEL: run.sh, close.sh, tls.sh and (when there) fault.sh,
+# udp.sh, route.sh and system.sh with the current SLUICE and SLUICE_WRAPPER.
 e2e_suites() {
 	local label=$1 part
-	for part in run close tls fault udp route; do
+	for part in run close tls fault udp route system; do
 		[ -f "$here/e2e/$part.sh" ] || continue
 		echo "== end-to-end tests: $part.sh$label"
 		run_part "e2e-$part$label" bash "$here/e2e/$part.sh"
