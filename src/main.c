@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -184,7 +185,8 @@ main_usage(FILE *f)
 "  -h, --help                this help\n"
 "  -V, --version             print the version\n"
 "\n"
-"Signals: SIGINT/SIGTERM shut down cleanly; SIGUSR1 logs counters.\n"
+"Signals: SIGINT/SIGTERM shut down cleanly; SIGUSR1 logs counters; SIGHUP\n"
+"reloads the configuration file (new flows follow it, open ones go on).\n"
 "UDP through an upstream that cannot carry it (http://, https://, socks5+tls://\n"
 "without --udp-allow-plain, a SOCKS5 server that refuses UDP ASSOCIATE) gets\n"
 "ICMP port unreachable at once.\n"
@@ -577,7 +579,15 @@ main_reload(struct main_ctx *ctx)
 	struct dnsfwd_options o;
 	char err[CONFIG_ERR_MAX + 64], upname[URL_HOST_MAX + 32];
 
-	notify_send("RELOADING=1\nSTATUS=reloading");
+	{
+		struct timespec ts;
+
+		/* MONOTONIC_USEC: what systemd's Type=notify-reload expects */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		notify_send("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
+		    (unsigned long long)ts.tv_sec * 1000000ULL +
+		    (unsigned long long)ts.tv_nsec / 1000);
+	}
 	if ((nc = calloc(1, sizeof(*nc))) == NULL) {
 		log_warn("reload: calloc");
 		goto done;

@@ -168,14 +168,12 @@ metrics_udp(struct evbuffer *b, const struct metrics_sources *src)
 	udps_get_stats(src->udps, &u);
 	metrics_one(b, "sluice_udp_associations_active", "gauge",
 	    "UDP associations opening or open.", u.active);
-	metrics_head(b, "sluice_udp_associations_total", "counter",
-	    "UDP associations ended or opened, by outcome.");
-	metrics_label(b, "sluice_udp_associations_total", "outcome", "opened",
-	    u.opened);
-	metrics_label(b, "sluice_udp_associations_total", "outcome", "failed",
-	    u.failed);
-	metrics_label(b, "sluice_udp_associations_total", "outcome",
-	    "expired", u.expired);
+	metrics_one(b, "sluice_udp_associations_opened_total", "counter",
+	    "UDP associations the proxy granted.", u.opened);
+	metrics_one(b, "sluice_udp_associations_failed_total", "counter",
+	    "UDP associations refused or that failed to open.", u.failed);
+	metrics_one(b, "sluice_udp_associations_expired_total", "counter",
+	    "UDP associations closed after the idle timeout.", u.expired);
 	metrics_head(b, "sluice_udp_datagrams_total", "counter",
 	    "UDP datagrams relayed, by direction.");
 	metrics_label(b, "sluice_udp_datagrams_total", "direction", "up",
@@ -340,10 +338,20 @@ static void
 metrics_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct metrics *m = arg;
-	const char *uri = evhttp_request_get_uri(req);
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *uri = u != NULL ? evhttp_uri_get_path(u) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *b;
 	const char *type;
 
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		evhttp_send_error(req, 405, "Method Not Allowed");
+		return;
+	}
+	if (uri == NULL)
+		uri = "";
 	if ((b = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
@@ -397,7 +405,10 @@ metrics_new(struct event_base *base, const struct sockaddr *addr,
 		free(m);
 		return NULL;
 	}
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/* the others reach the callback, which answers 405 */
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_timeout(m->http, 10);
 	evhttp_set_max_headers_size(m->http, 8192);
 	evhttp_set_max_body_size(m->http, 0);
