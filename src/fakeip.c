@@ -31,6 +31,8 @@ struct fakeip_entry {
 	char				 name[];	/* lower case */
 };
 
+#define FAKEIP_RESERVED_MAX	8
+
 struct fakeip_pool {
 	int		 family;
 	uint32_t	 base4;		/* host order (AF_INET) */
@@ -39,6 +41,8 @@ struct fakeip_pool {
 	uint32_t	 size;		/* offsets 1..size */
 	uint32_t	 next;		/* next offset to try */
 	unsigned	 count;
+	uint32_t	 reserved[FAKEIP_RESERVED_MAX];	/* never handed out */
+	unsigned	 nreserved;
 };
 
 struct fakeip {
@@ -110,7 +114,12 @@ fakeip_off_of(const struct fakeip *fi, const struct sockaddr *sa)
 		off -= ntohl(a);
 	} else
 		return 0;
-	return off >= 1 && off <= p->size ? off : 0;
+	if (off < 1 || off > p->size)
+		return 0;
+	for (unsigned i = 0; i < p->nreserved; i++)
+		if (p->reserved[i] == off)
+			return 0;
+	return off;
 }
 
 static void
@@ -361,9 +370,15 @@ fakeip_addr(struct fakeip *fi, const char *name, int family, void *addr)
 	}
 	/* the next free offset, in turn around the pool */
 	for (tries = 0; tries < p->size; tries++) {
+		unsigned i;
+
 		off = p->next;
 		p->next = p->next >= p->size ? 1 : p->next + 1;
-		if (fakeip_find_addr(fi, family, off) == NULL)
+		for (i = 0; i < p->nreserved; i++)
+			if (p->reserved[i] == off)
+				break;
+		if (i == p->nreserved && fakeip_find_addr(fi, family, off) ==
+		    NULL)
 			break;
 	}
 	if (tries == p->size || (e = fakeip_insert(fi, lname, family,
@@ -373,6 +388,21 @@ fakeip_addr(struct fakeip *fi, const char *name, int family, void *addr)
 	}
 	fakeip_addr_of(p, off, addr);
 	return 0;
+}
+
+bool
+fakeip_reserve(struct fakeip *fi, const struct sockaddr *sa)
+{
+	struct fakeip_pool *p;
+	uint32_t off;
+
+	if ((off = fakeip_off_of(fi, sa)) == 0)
+		return false;
+	p = fakeip_pool_of(fi, sa->sa_family);
+	if (p->nreserved == FAKEIP_RESERVED_MAX)
+		return false;
+	p->reserved[p->nreserved++] = off;
+	return true;
 }
 
 bool

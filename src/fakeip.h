@@ -46,7 +46,12 @@ void		 fakeip_free(struct fakeip *fi);
  */
 int		 fakeip_addr(struct fakeip *fi, const char *name, int family,
 		    void *addr);
-/* Whether sa's address lies in one of the pools. */
+/*
+ * Never hand out sa's address (the TUN's own, the proxy's): it is real.
+ * Call before anything is mapped.  true when it lay in a pool.
+ */
+bool		 fakeip_reserve(struct fakeip *fi, const struct sockaddr *sa);
+/* Whether sa's address lies in one of the pools (and is not reserved). */
 bool		 fakeip_contains(const struct fakeip *fi,
 		    const struct sockaddr *sa);
 /*

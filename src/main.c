@@ -192,8 +192,9 @@ main_usage(FILE *f)
 "ICMP port unreachable at once.\n"
 "\n"
 "Durations: 250ms, 10s, 5m, 1h.  Sizes: 65536, 256k, 4m.\n"
-"sluice adds no routes: route what should go through the proxy into the\n"
-"TUN device yourself, and keep the route to the proxy outside it (or use\n"
+"Routes: with --auto-route sluice installs policy routing itself (and the\n"
+"kill switch); without, route what should go through the proxy into the\n"
+"TUN device yourself and keep the route to the proxy outside it (or use\n"
 "--fwmark / --interface).  Environment: SLUICE_PASSWORD, the proxy password.\n"
 "\n"
 "  --perf reader|writer      run the TUN throughput self-benchmark in a private\n"
@@ -305,6 +306,43 @@ main_dns_options(const struct main_ctx *ctx, const struct config *c,
 }
 
 /*
+ * Keep real addresses that lie in the fake pools out of them: the TUN's
+ * own and the proxy's (a default pool of 198.18.0.0/15 holds the usual
+ * TUN address 198.18.0.1).
+ */
+static void
+main_fakeip_reserve(struct main_ctx *ctx, const struct config *c)
+{
+	struct sockaddr_storage ss;
+	char a[64];
+
+	memset(&ss, 0, sizeof(ss));
+	if (c->has_ipv4) {
+		ss.ss_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_addr = c->ipv4;
+		if (fakeip_reserve(ctx->fakeip, (struct sockaddr *)&ss))
+			log_info("dns: fake_ipv4 holds the TUN's address %s: "
+			    "it is not handed out", inet_ntop(AF_INET, &c->ipv4,
+			    a, sizeof(a)));
+	}
+	if (c->has_ipv6) {
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_addr = c->ipv6;
+		if (fakeip_reserve(ctx->fakeip, (struct sockaddr *)&ss))
+			log_info("dns: fake_ipv6 holds the TUN's address %s: "
+			    "it is not handed out", inet_ntop(AF_INET6,
+			    &c->ipv6, a, sizeof(a)));
+	}
+	if (ctx->up != NULL && fakeip_reserve(ctx->fakeip,
+	    upstream_addr(ctx->up)))
+		log_warnx("dns: the proxy's address %s lies in a fake-ip pool: "
+		    "it is not handed out, but pick a pool apart from real "
+		    "addresses", log_addr(upstream_addr(ctx->up), a,
+		    sizeof(a)));
+}
+
+/*
  * DNS per [dns] mode: tcp and fake-ip take queries from the UDP relay;
  * fake-ip also sends flows and datagrams to fake addresses by name.
  */
@@ -325,6 +363,7 @@ main_dns_setup(struct main_ctx *ctx, const struct config *c,
 			log_errorx("dns: %s", err);
 			return -1;
 		}
+		main_fakeip_reserve(ctx, c);
 		if (c->state_file[0] != '\0' && fakeip_load(ctx->fakeip,
 		    c->state_file, err, sizeof(err)) == -1)
 			log_warnx("dns: state_file: %s", err);
@@ -635,6 +674,15 @@ done:
 }
 
 static void
+main_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify_send("WATCHDOG=1");
+}
+
+static void
 main_sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
@@ -745,7 +793,8 @@ main(int argc, char *argv[])
 	int ch, idx, nov = 0, rc = 1;
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL, *sigusr1 = NULL;
-	struct event *sighup = NULL;
+	struct event *sighup = NULL, *watchdog = NULL;
+	uint64_t wd_usec;
 	struct main_ctx ctx;
 	struct upstream *up = NULL;
 	struct tun tun = { .fd = -1 };
@@ -919,6 +968,14 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (c.route_auto) {
+		struct in6_addr tmp;
+
+		if (c.kill_switch && inet_pton(AF_INET, c.upstream.host,
+		    &tmp) != 1 && inet_pton(AF_INET6, c.upstream.host,
+		    &tmp) != 1)
+			log_warnx("route: the proxy is given by name (%s): "
+			    "after a crash the kill switch blocks the lookup a "
+			    "restart needs; give its address", c.upstream.host);
 		main_route_options(&c, tun.name, upstream_addr(up), &ro);
 		if (route_up(&ro, err, sizeof(err)) == -1) {
 			log_errorx("%s", err);
@@ -951,6 +1008,17 @@ main(int argc, char *argv[])
 	    url_redacted(&c.upstream, upname, sizeof(upname)));
 	notify_send("READY=1\nSTATUS=relaying: tun %s, upstream %s\n"
 	    "MAINPID=%ld", tun.name, upname, (long)getpid());
+	if ((wd_usec = notify_watchdog_usec()) > 0) {
+		/* WatchdogSec=: a keep-alive at half the interval, from
+		 * the event loop, so a stuck loop is noticed */
+		struct timeval tv = { (time_t)(wd_usec / 2 / 1000000),
+		    (suseconds_t)(wd_usec / 2 % 1000000) };
+
+		if ((watchdog = event_new(base, -1, EV_PERSIST,
+		    main_watchdog_cb, NULL)) == NULL ||
+		    event_add(watchdog, &tv) == -1)
+			log_warnx("watchdog: cannot add the timer");
+	}
 	if (event_base_dispatch(base) == -1)
 		log_errorx("event loop failed");
 	else
@@ -968,10 +1036,6 @@ out:
 		main_route_options(&c, tun.name, NULL, &ro);
 		if (route_down(&ro, true, err, sizeof(err)) == -1)
 			log_warnx("%s", err);
-		else if (c.kill_switch)
-			log_info("route: kill switch stays on: traffic for "
-			    "the tunnel is refused until sluice runs again or "
-			    "sluice --route-down");
 	}
 	main_log_stats(&ctx);
 	if (ctx.fakeip != NULL && c.state_file[0] != '\0' &&
@@ -996,6 +1060,8 @@ out:
 		event_free(sigusr1);
 	if (sighup != NULL)
 		event_free(sighup);
+	if (watchdog != NULL)
+		event_free(watchdog);
 	if (base != NULL)
 		event_base_free(base);
 	explicit_bzero(&c, sizeof(c));

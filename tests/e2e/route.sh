@@ -413,8 +413,8 @@ case_kill_switch_sigterm() {
 	[ "$(nft_count web4)" = 0 ] ||
 		why "packets left by the veth after a clean stop with the kill switch on" ||
 		return 1
-	grep -q 'kill switch stays on' "$SLUICE_LOG" ||
-		why "no 'kill switch stays on' line in the log" || return 1
+	grep -q 'kill switch left in place' "$SLUICE_LOG" ||
+		why "no 'kill switch left in place' line in the log" || return 1
 	route_down || return 1
 	tables_clean || return 1
 	direct "$WEB_V4" web4

@@ -195,6 +195,22 @@ test_state(void)
 	fakeip_free(fi2);
 }
 
+/* A real address in the pool (the TUN's) is never handed out. */
+static void
+test_reserved(void)
+{
+	struct fakeip *fi = table("198.18.0.0", 24, 100);
+	struct sockaddr_storage ss = sa_of("198.18.0.1");
+	char b[64];
+
+	CHECK(fakeip_reserve(fi, (struct sockaddr *)&ss));
+	CHECK(!fakeip_contains(fi, (struct sockaddr *)&ss));
+	CHECK_STR(addr4(fi, "a.test", b), "198.18.0.2");
+	ss = sa_of("10.0.0.1");
+	CHECK(!fakeip_reserve(fi, (struct sockaddr *)&ss));
+	fakeip_free(fi);
+}
+
 static void
 test_bad(void)
 {
@@ -217,6 +233,7 @@ main(void)
 	test_bound();
 	test_wrap();
 	test_state();
+	test_reserved();
 	test_bad();
 	return check_summary("test_fakeip");
 }
