@@ -536,5 +536,5 @@ if [ ${#IROWS[@]} -gt 0 ]; then
 	printf '%-30s %9s %9s %9s %6s %10s\n' run sender receiver packets loss% "tun out/s"
 	for r in "${IROWS[@]}"; do say "$r"; done
 fi
-say "# udp.sh took $((($(now_ms) - T_START) / 1000)) s"
+say "# udp.sh took $((($(now_ms) - T_START) / 1000)) s; load average now $(cut -d" " -f1-3 /proc/loadavg) (other load skews every figure)"
 exit 0
