@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/random.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -76,6 +77,7 @@ struct dns_conn {
 	struct bufferevent	*bev;		/* once open */
 	struct dns_query_list	 queries;
 	unsigned		 n;
+	bool			 stale;		/* a query on it timed out */
 	uint64_t		 answered;
 	uint16_t		 next_id;
 	struct event		*idle_ev;
@@ -126,10 +128,20 @@ dns_reply_rcode(struct dnsfwd *df, const struct sockaddr *from,
 static void
 dns_query_free(struct dns_query *q)
 {
-	if (q->conn != NULL) {
-		TAILQ_REMOVE(&q->conn->queries, q, entry);
-		q->conn->n--;
+	struct dns_conn *c = q->conn;
+
+	if (c != NULL) {
+		TAILQ_REMOVE(&c->queries, q, entry);
+		c->n--;
 		q->conn = NULL;
+		/* idle now: closed after DNS_IDLE_MS (a stale one at once,
+		 * from the timer) */
+		if (c->n == 0 && c->bev != NULL) {
+			struct timeval tv = { c->stale ? 0 : DNS_IDLE_MS / 1000,
+			    0 };
+
+			evtimer_add(c->idle_ev, &tv);
+		}
 	}
 	if (q->timer != NULL)
 		event_free(q->timer);
@@ -159,6 +171,10 @@ dns_query_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	q->df->st.timeouts++;
+	/* a resolver that did not answer in time gets no new queries on
+	 * this connection; it closes once the others are answered */
+	if (q->conn != NULL)
+		q->conn->stale = true;
 	dns_query_fail(q);
 }
 
@@ -254,11 +270,6 @@ dns_conn_answer(struct dns_conn *c, const uint8_t *msg, size_t len)
 	dns_reply(df, (struct sockaddr *)&q->dst,
 	    (struct sockaddr *)&q->client, n);
 	dns_query_free(q);
-	if (c->n == 0 && c->idle_ev != NULL) {
-		struct timeval tv = { DNS_IDLE_MS / 1000, 0 };
-
-		evtimer_add(c->idle_ev, &tv);
-	}
 }
 
 static void
@@ -394,7 +405,9 @@ dns_conn_new(struct dnsfwd *df, const struct sockaddr *resolver)
 	memcpy(&c->resolver, resolver, resolver->sa_family == AF_INET ?
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
 	TAILQ_INIT(&c->queries);
-	c->next_id = (uint16_t)random();
+	if (getrandom(&c->next_id, sizeof(c->next_id), 0) !=
+	    sizeof(c->next_id))
+		c->next_id = (uint16_t)(uintptr_t)c;
 	if ((c->idle_ev = evtimer_new(df->base, dns_conn_idle_cb, c)) == NULL ||
 	    (c->dial = upstream_dial(df->up, resolver, dns_conn_dial_cb,
 	    c)) == NULL) {
@@ -438,7 +451,8 @@ dns_dispatch(struct dnsfwd *df, struct dns_query *q)
 	unsigned same = 0;
 
 	LIST_FOREACH(c, &df->conns, entry) {
-		if (!dns_sa_equal((struct sockaddr *)&c->resolver, r))
+		if (!dns_sa_equal((struct sockaddr *)&c->resolver, r) ||
+		    c->stale)
 			continue;
 		same++;
 		if (best == NULL || c->n < best->n)
