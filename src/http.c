@@ -121,12 +121,36 @@ http_add_auth(char *buf, size_t cap, size_t *off, const char *user,
 	return 0;
 }
 
+/*
+ * After the request line and Host (n bytes, as snprintf said): the
+ * credentials, if any, and the empty line.  The length, or 0 (and buf
+ * wiped, so no half-written credentials stay) if it does not fit.
+ */
+static size_t
+http_finish_connect(char *buf, size_t cap, int n, const char *user,
+    const char *pass)
+{
+	size_t	off;
+
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	off = (size_t)n;
+	if (user != NULL && http_add_auth(buf, cap, &off, user, pass) == -1)
+		goto bad;
+	if (cap - off < 3)
+		goto bad;
+	memcpy(buf + off, "\r\n", 3);
+	return off + 2;
+bad:
+	mbedtls_platform_zeroize(buf, cap);
+	return 0;
+}
+
 size_t
 http_build_connect(char *buf, size_t cap, const struct sockaddr *dst,
     const char *user, const char *pass)
 {
 	char	authority[HTTP_AUTHORITY_MAX];
-	size_t	off;
 	int	n;
 
 	if (buf == NULL || cap == 0 || dst == NULL)
@@ -136,21 +160,7 @@ http_build_connect(char *buf, size_t cap, const struct sockaddr *dst,
 
 	n = snprintf(buf, cap, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n",
 	    authority, authority);
-	if (n < 0 || (size_t)n >= cap)
-		return 0;
-	off = n;
-
-	if (user != NULL && http_add_auth(buf, cap, &off, user, pass) == -1)
-		goto bad;
-	if (cap - off < 3)
-		goto bad;
-	memcpy(buf + off, "\r\n", 3);
-	return off + 2;
-
-bad:
-	/* Leave no half-written credentials behind. */
-	mbedtls_platform_zeroize(buf, cap);
-	return 0;
+	return http_finish_connect(buf, cap, n, user, pass);
 }
 
 bool
@@ -174,25 +184,13 @@ size_t
 http_build_connect_name(char *buf, size_t cap, const char *name,
     uint16_t port, const char *user, const char *pass)
 {
-	size_t	off;
 	int	n;
 
 	if (buf == NULL || cap == 0 || !http_name_ok(name))
 		return 0;
 	n = snprintf(buf, cap, "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n",
 	    name, port, name, port);
-	if (n < 0 || (size_t)n >= cap)
-		return 0;
-	off = n;
-	if (user != NULL && http_add_auth(buf, cap, &off, user, pass) == -1)
-		goto bad;
-	if (cap - off < 3)
-		goto bad;
-	memcpy(buf + off, "\r\n", 3);
-	return off + 2;
-bad:
-	mbedtls_platform_zeroize(buf, cap);
-	return 0;
+	return http_finish_connect(buf, cap, n, user, pass);
 }
 
 /*

@@ -711,21 +711,33 @@ bad:
 	return NULL;
 }
 
-struct upstream_dial *
-upstream_dial(struct upstream *up, const struct sockaddr *dst,
-    upstream_dial_cb cb, void *arg)
+/* A new dial with its callback (a CONNECT's or an association's). */
+static struct upstream_dial *
+upstream_dial_alloc(struct upstream *up, upstream_dial_cb cb,
+    upstream_assoc_cb assoc_cb, void *arg)
 {
 	struct upstream_dial *d;
 
-	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
-		return NULL;
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		log_warn_rl("upstream: calloc");
 		return NULL;
 	}
 	d->up = up;
 	d->cb = cb;
+	d->assoc_cb = assoc_cb;
 	d->arg = arg;
+	return d;
+}
+
+struct upstream_dial *
+upstream_dial(struct upstream *up, const struct sockaddr *dst,
+    upstream_dial_cb cb, void *arg)
+{
+	struct upstream_dial *d;
+
+	if ((dst->sa_family != AF_INET && dst->sa_family != AF_INET6) ||
+	    (d = upstream_dial_alloc(up, cb, NULL, arg)) == NULL)
+		return NULL;
 	memcpy(&d->dst, dst, dst->sa_family == AF_INET ?
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
 	return upstream_dial_start(d);
@@ -737,15 +749,9 @@ upstream_dial_name(struct upstream *up, const char *name, uint16_t port,
 {
 	struct upstream_dial *d;
 
-	if (!http_name_ok(name))
+	if (!http_name_ok(name) ||
+	    (d = upstream_dial_alloc(up, cb, NULL, arg)) == NULL)
 		return NULL;
-	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		log_warn_rl("upstream: calloc");
-		return NULL;
-	}
-	d->up = up;
-	d->cb = cb;
-	d->arg = arg;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->port = port;
 	return upstream_dial_start(d);
@@ -770,15 +776,10 @@ upstream_associate(struct upstream *up, upstream_assoc_cb cb, void *arg)
 {
 	struct upstream_dial *d;
 
-	if (up->url.scheme != URL_SOCKS5 && up->url.scheme != URL_SOCKS5_TLS)
+	if ((up->url.scheme != URL_SOCKS5 && up->url.scheme !=
+	    URL_SOCKS5_TLS) || (d = upstream_dial_alloc(up, NULL, cb,
+	    arg)) == NULL)
 		return NULL;
-	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		log_warn_rl("upstream: calloc");
-		return NULL;
-	}
-	d->up = up;
-	d->assoc_cb = cb;
-	d->arg = arg;
 	return upstream_dial_start(d);
 }
 

@@ -286,8 +286,9 @@ timeout.connect: 10
 # never receives datagrams from any other address or port (until the
 # client sends to a second one); "no" lets replies from anywhere reach the
 # client, a full-cone relay.  Without a udpreply rule no reply at all is
-# relayed, not even the destination's own.
-udp.connectdst: no
+# relayed, not even the destination's own.  DANTE_CONNECTDST=yes gives
+# danted's default back (bench/udp.sh).
+udp.connectdst: ${DANTE_CONNECTDST:-no}
 client pass {
 	from: 0/0 to: 0/0
 	log: error
