@@ -342,20 +342,32 @@ link_packets() {
 }
 
 # iperf_udp LABEL HOST ARGS...: one bounded iperf3 -u run from ns t.  With a
-# tunnel, also what the tunnel put out a second: upload, the packets of ns
-# t's veth0 (to dante); download (-R), what it wrote to its TUN device.
+# tunnel, also what the tunnel put out a second (upload: the packets of ns
+# t's veth0, to dante; download (-R): what it wrote to its TUN device), its
+# CPU seconds and dante's, and where datagrams were dropped: the UDP
+# sockets of ns t (the tunnel's, iperf3's) and of ns u (dante's,
+# iperf3's), and the TUN queue.
 iperf_udp() {
-	local label=$1 host=$2 out dev=veth0 dir=tx p0 p1 t0 t1 tunout=-
+	local label=$1 host=$2 out dev=veth0 dir=tx p0 p1 t0 t1 tunout=- tc=- dc
+	local c0 c1 d0 d1 rt0 rt1 ru0 ru1 x0 x1
 	shift 2
 	case " $* " in *" -R "*) dev=$TUN_DEV dir=rx ;; esac
 	p0=$(link_packets "$NS_T" "$dev" "$dir") t0=$(now_ms)
+	c0=$(tunnel_ticks) d0=$(dante_ticks) x0=$(tun_tx_dropped)
+	rt0=$(udp_rcvbuf_errors "$NS_T") ru0=$(udp_rcvbuf_errors "$NS_U")
 	out=$(nst timeout -k 2 $((IPERF_TIME + 20)) iperf3 -c "$host" -p "$IPERF_PORT" -u \
 		-b "$IPERF_RATE" -t "$IPERF_TIME" -J "$@" 2>&1)
 	p1=$(link_packets "$NS_T" "$dev" "$dir") t1=$(now_ms)
-	[ -n "$TUN_DEV" ] && tunout=$(((p1 - p0) * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+	c1=$(tunnel_ticks) d1=$(dante_ticks) x1=$(tun_tx_dropped)
+	rt1=$(udp_rcvbuf_errors "$NS_T") ru1=$(udp_rcvbuf_errors "$NS_U")
+	if [ -n "$TUN_DEV" ]; then
+		tunout=$(((p1 - p0) * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+		tc=$(ticks_s $((c1 - c0)))
+	fi
+	dc=$(ticks_s $((d1 - d0)))
 	IROWS+=("$(printf '%s' "$out" | "$PY" -c '
 import json, sys
-label, tunout = sys.argv[1], sys.argv[2]
+label, rest = sys.argv[1], sys.argv[2:]
 text = sys.stdin.read()
 try:
     d = json.loads(text)
@@ -363,11 +375,12 @@ except ValueError:
     d = {"error": text.strip().splitlines()[-1] if text.strip() else "no output"}
 try:
     s, r = d["end"]["sum_sent"], d["end"]["sum_received"]
-    print("%-30s %9.1f %9.1f %9d %6.2f %10s" % (label, s["bits_per_second"] / 1e6,
-          r["bits_per_second"] / 1e6, s["packets"], r["lost_percent"], tunout))
+    print("%-36s %7.1f %7.1f %8d %6.2f %9s %5s %5s  %s" % (label, s["bits_per_second"] / 1e6,
+          r["bits_per_second"] / 1e6, s["packets"], r["lost_percent"], *rest))
 except (KeyError, TypeError):
-    print("%-30s failed: %s" % (label, str(d.get("error", "no result"))[:70]))' \
-		"$label" "$tunout")")
+    print("%-36s failed: %s" % (label, str(d.get("error", "no result"))[:70]))' \
+		"$label" "$tunout" "$tc" "$dc" \
+		"t+$((rt1 - rt0)) u+$((ru1 - ru0)) q+$((${x1:-0} - ${x0:-0}))")")
 	say "  ${IROWS[-1]}"
 }
 
@@ -498,9 +511,13 @@ for r in "${ROWS[@]}"; do say "$r"; done
 if [ ${#IROWS[@]} -gt 0 ]; then
 	say
 	say "== iperf3 -u -b $IPERF_RATE, ${IPERF_TIME}s"
-	say "   (Mbit/s; loss as iperf3 reports it; tun out: packets/s the tunnel put out,"
-	say "   to dante for up, into its TUN for down)"
-	printf '%-30s %9s %9s %9s %6s %10s\n' run sender receiver packets loss% "tun out/s"
+	say "   Mbit/s sent and received, loss as iperf3 reports it; tun out/s: packets"
+	say "   a second the tunnel put out (up: to dante; down: into its TUN); CPU"
+	say "   seconds of the tunnel and of dante; datagrams dropped at the UDP sockets"
+	say "   of ns t (t: the tunnel's, iperf3's) and of ns u (u: dante's, iperf3's),"
+	say "   and at the TUN queue (q)"
+	printf '%-36s %7s %7s %8s %6s %9s %5s %5s  %s\n' run sent recv packets loss% \
+		"tun out/s" tunCPU dCPU drops
 	for r in "${IROWS[@]}"; do say "$r"; done
 fi
 say "# udp.sh took $((($(now_ms) - T_START) / 1000)) s; load average now $(cut -d" " -f1-3 /proc/loadavg) (other load skews every figure)"
