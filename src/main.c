@@ -716,7 +716,8 @@ main_log_stats(const struct main_ctx *ctx)
 	log_info("stats: flows %u active, %llu accepted, %llu refused "
 	    "(%llu over max_flows, %llu over memory, %llu loops), %llu bytes "
 	    "up, %llu down, %zu KiB buffered; tun rx %llu packets (%llu "
-	    "dropped), tx %llu (%llu dropped); lwip dropped %llu ip, %llu "
+	    "dropped, %llu kernel-drops), tx %llu (%llu "
+	    "dropped); lwip dropped %llu ip, %llu "
 	    "tcp, %llu assertions, heap %u%%, segments %u%%; udp %u "
 	    "associations (%llu opened, %llu failed, %llu expired), %llu "
 	    "udp-up (%llu bytes), %llu udp-down (%llu bytes), dropped %llu "
@@ -733,6 +734,7 @@ main_log_stats(const struct main_ctx *ctx)
 	    (unsigned long long)fs.bytes_up, (unsigned long long)fs.bytes_down,
 	    fs.held >> 10,
 	    (unsigned long long)ss.rx_packets, (unsigned long long)ss.rx_dropped,
+	    ctx->tun_name != NULL ? tun_kernel_dropped(ctx->tun_name) : 0,
 	    (unsigned long long)ss.tx_packets, (unsigned long long)ss.tx_dropped,
 	    (unsigned long long)ss.ip_dropped,
 	    (unsigned long long)ss.tcp_dropped,
@@ -938,13 +940,14 @@ main(int argc, char *argv[])
 		goto out;
 	ctx.stack = stack;
 	ctx.flows = flows;
+	ctx.tun_name = tun.name;
 	stack_set_icmp_echo(stack, c.icmp == CONFIG_ICMP_LOCAL);
 	if ((ctx.udps = udps_new(base, stack, up, &ulim)) == NULL ||
 	    main_dns_setup(&ctx, &c, up) == -1)
 		goto out;
 	if (c.metrics_listen.ss_family != AF_UNSPEC) {
 		ctx.msrc = (struct metrics_sources){ stack, flows, ctx.udps,
-		    ctx.dnsfwd, ctx.fakeip, &ctx.up };
+		    ctx.dnsfwd, ctx.fakeip, &ctx.up, tun.name };
 		if ((ctx.metrics = metrics_new(base,
 		    (struct sockaddr *)&c.metrics_listen, &ctx.msrc, err,
 		    sizeof(err))) == NULL) {

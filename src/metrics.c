@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "stack.h"
+#include "tun.h"
 #include "udp.h"
 #include "upstream.h"
 
@@ -286,6 +287,9 @@ metrics_stack(struct evbuffer *b, const struct metrics_sources *src)
 	    ss.tcp_dropped);
 	metrics_label(b, "sluice_tun_dropped_total", "where", "icmp_echo",
 	    ss.echo_dropped);
+	if (src->tun_name != NULL)
+		metrics_label(b, "sluice_tun_dropped_total", "where",
+		    "kernel_queue", tun_kernel_dropped(src->tun_name));
 	metrics_one(b, "sluice_lwip_assertions_total", "counter",
 	    "lwIP assertions that fired (logged, not fatal).",
 	    ss.lwip_asserts);

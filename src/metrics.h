@@ -32,6 +32,7 @@ struct metrics_sources {
 	struct dnsfwd	*dnsfwd;
 	struct fakeip	*fakeip;
 	struct upstream	**up;		/* the current one (reloads swap it) */
+	const char	*tun_name;	/* for the kernel's drops; or NULL */
 };
 
 /*

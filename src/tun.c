@@ -180,6 +180,23 @@ tun_setiff_error(const char *name, bool existed, int e)
 	}
 }
 
+unsigned long long
+tun_kernel_dropped(const char *name)
+{
+	char path[96];
+	unsigned long long n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/tx_dropped",
+	    name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%llu", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n;
+}
+
 /* Run one interface ioctl on a throwaway socket of the given family. */
 static int
 tun_ioctl(int family, unsigned long req, void *arg)

@@ -46,5 +46,10 @@ int	tun_up(const struct tun *t);
 int	tun_link_up(const char *name);
 /* Close the fd; a device we created disappears with it.  Idempotent. */
 void	tun_close(struct tun *t);
+/*
+ * Packets the kernel dropped on their way to us because the device's
+ * queue was full (its tx_dropped: we read too slowly), or 0 if unknown.
+ */
+unsigned long long tun_kernel_dropped(const char *name);
 
 #endif
