@@ -76,7 +76,7 @@ log_clean() {
 # stat_drops LINE: every packet sluice counts as dropped on input (TUN
 # reads it threw away, lwIP's IP and TCP drops).
 stat_drops() {
-	printf '%s' "$1" | sed -nE 's/.*tun rx [0-9]+ packets \(([0-9]+) dropped\).*lwip dropped ([0-9]+) ip, ([0-9]+) tcp.*/\1 \2 \3/p' |
+	printf '%s' "$1" | sed -nE 's/.*tun rx [0-9]+ packets \(([0-9]+) dropped[^)]*\).*lwip dropped ([0-9]+) ip, ([0-9]+) tcp.*/\1 \2 \3/p' |
 		awk '{ print $1 + $2 + $3 }'
 }
 
