@@ -544,8 +544,100 @@ dns_excluded(const struct dnsfwd *df, const char *name)
 }
 
 /*
- * Answer from the fake pools when the query is one for them; false when
- * it should go to a resolver instead.
+ * The address a reverse name stands for: "d.c.b.a.in-addr.arpa" or 32
+ * nibbles and "ip6.arpa" (any case, no trailing dot).  false if qname is
+ * not one.
+ */
+static bool
+dns_ptr_addr(const char *qname, struct sockaddr_storage *ss)
+{
+	size_t n = strlen(qname);
+	unsigned v[4], i;
+	char end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (n > 13 && strcasecmp(qname + n - 13, ".in-addr.arpa") == 0) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		char buf[32];
+
+		if (n - 13 >= sizeof(buf))
+			return false;
+		memcpy(buf, qname, n - 13);
+		buf[n - 13] = '\0';
+		if (sscanf(buf, "%3u.%3u.%3u.%3u%c", &v[0], &v[1], &v[2], &v[3],
+		    &end) != 4 || v[0] > 255 || v[1] > 255 || v[2] > 255 ||
+		    v[3] > 255)
+			return false;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(v[3] << 24 | v[2] << 16 |
+		    v[1] << 8 | v[0]);
+		return true;
+	}
+	if (n == 64 + 8 && strcasecmp(qname + 64, "ip6.arpa") == 0) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		int d;
+
+		for (i = 0; i < 32; i++) {
+			char c = qname[2 * i];
+
+			if (qname[2 * i + 1] != '.')
+				return false;
+			if (c >= '0' && c <= '9')
+				d = c - '0';
+			else if (c >= 'a' && c <= 'f')
+				d = c - 'a' + 10;
+			else if (c >= 'A' && c <= 'F')
+				d = c - 'A' + 10;
+			else
+				return false;
+			/* the first nibble is the address's last */
+			sin6->sin6_addr.s6_addr[15 - i / 2] |=
+			    (uint8_t)(i % 2 ? d << 4 : d);
+		}
+		sin6->sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A reverse query for a fake address: answered with the name it stands
+ * for (NXDOMAIN when it stands for none); false when qname is not the
+ * reverse name of a pool address.
+ */
+static bool
+dns_fake_ptr(struct dnsfwd *df, const struct sockaddr *client,
+    const struct sockaddr *dst, const uint8_t *msg, size_t len,
+    const struct dns_info *qi)
+{
+	struct sockaddr_storage ss;
+	uint8_t rdata[DNS_NAME_WIRE_MAX];
+	const char *name;
+	size_t n, rlen;
+
+	if (!dns_ptr_addr(qi->qname, &ss) ||
+	    !fakeip_contains(df->o.fakeip, (struct sockaddr *)&ss))
+		return false;
+	df->st.fake++;
+	if ((name = fakeip_name(df->o.fakeip, (struct sockaddr *)&ss,
+	    false)) == NULL || (rlen = dns_name_encode(name, rdata,
+	    sizeof(rdata))) == 0) {
+		dns_reply_rcode(df, dst, client, msg, len, DNS_RCODE_NXDOMAIN);
+		return true;
+	}
+	n = dns_build_response(df->out, sizeof(df->out), msg, len, qi,
+	    DNS_RCODE_NOERROR);
+	if (n > 0)
+		n = dns_add_answer(df->out, sizeof(df->out), n, DNS_TYPE_PTR,
+		    DNS_FAKE_TTL, rdata, (uint16_t)rlen);
+	dns_reply(df, dst, client, n);
+	return true;
+}
+
+/*
+ * Answer from the fake pools when the query is one for them (A, AAAA,
+ * HTTPS, SVCB, and PTR of a pool address); false when it should go to a
+ * resolver instead.
  */
 static bool
 dns_fake_answer(struct dnsfwd *df, const struct sockaddr *client,
@@ -555,6 +647,9 @@ dns_fake_answer(struct dnsfwd *df, const struct sockaddr *client,
 	uint8_t addr[16];
 	size_t n;
 
+	if (qi->opcode == 0 && qi->qdcount == 1 && qi->qclass == DNS_CLASS_IN &&
+	    qi->qtype == DNS_TYPE_PTR)
+		return dns_fake_ptr(df, client, dst, msg, len, qi);
 	if (qi->opcode != 0 || qi->qdcount != 1 || qi->qclass != DNS_CLASS_IN ||
 	    (qi->qtype != DNS_TYPE_A && qi->qtype != DNS_TYPE_AAAA &&
 	    qi->qtype != DNS_TYPE_HTTPS && qi->qtype != DNS_TYPE_SVCB) ||

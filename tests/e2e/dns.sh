@@ -590,6 +590,8 @@ case_fake_ip_eviction() {
 	dns_up fake-ip "$UP_DANTE" --fake-ip-max 16 || return 1
 	FAKE4=$(tdig +short "$NAME" A 2>&1)
 	in_pool4 "$FAKE4" || why "dig $NAME A: '$FAKE4', want an address in $POOL4" || return 1
+	# the reverse of a pool address is the name it stands for
+	dig_short "$NAME." -x "$FAKE4" || { CASE_WHY="dig -x $FAKE4: $CASE_WHY"; return 1; }
 	rm -f "$WORK/hold.ready" "$WORK/hold.go"
 	start_bg hold "$NS_T" "$PY" "$DNS_TOOL" hold "$NAME" "$PORT_RAW" \
 		"$WORK/hold.ready" "$WORK/hold.go" $((60 * TF))
@@ -627,7 +629,7 @@ case_fake_ip_eviction() {
 # A flow to a pool address that stands for no name: refused at once.
 case_fake_ip_unmapped() {
 	need HAVE_DANTE || return
-	local a t0 t1 rc el
+	local a t0 t1 rc el out
 	dns_up fake-ip "$UP_DANTE" || return 1
 	for a in "$UNMAPPED4" "[$UNMAPPED6]"; do
 		t0=$(now_ms)
@@ -636,6 +638,11 @@ case_fake_ip_unmapped() {
 		[ $rc = 7 ] || why "curl http://$a/: exit $rc, want 7 (refused): $(head -c 200 "$WORK/curl.err")" ||
 			return 1
 		[ $el -lt $((2000 * TF)) ] || why "curl http://$a/ refused only after $el ms" || return 1
+	done
+	for a in "$UNMAPPED4" "$UNMAPPED6"; do
+		out=$(tdig -x "$a" 2>&1 | grep -o 'status: [A-Z]*')
+		[ "$out" = "status: NXDOMAIN" ] ||
+			why "dig -x $a (a pool address with no name): '$out', want NXDOMAIN" || return 1
 	done
 	wait_for 2 grep -q 'stands for no name' "$SLUICE_LOG" ||
 		why "no log line about the unmapped address" || return 1
