@@ -6,7 +6,8 @@
 #   make bench      --perf and the per-packet benchmark; bench-iperf: iperf3;
 #                   bench-tls: socks5+tls vs socks5 and new-flow rates;
 #                   bench-udp: UDP loss-free rates and CPU per datagram;
-#                   bench-dns: DNS queries/s and latency, tcp and fake-ip
+#                   bench-dns: DNS queries/s and latency, tcp and fake-ip;
+#                   bench-peers: iperf3 matrix against hev-socks5-tunnel
 #   make fuzz       libFuzzer targets for the parsers and the packet path
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined   build with sanitizers into build-asan/
@@ -101,7 +102,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 BENCH_SRCS := $(sort $(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all sanitize deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls bench-udp bench-dns deb check-pkg \
+.PHONY: all sanitize deps lwip check check-unit check-e2e demo bench bench-iperf bench-tls bench-udp bench-dns bench-peers deb check-pkg \
         install uninstall clean distclean unit
 
 all: $(SLUICE_BIN)
@@ -210,6 +211,9 @@ bench-udp: sluice $(BENCH_BINS)
 
 bench-dns: sluice
 	@tests/bench/dns.sh
+
+bench-peers: sluice
+	@tests/bench/peers.sh
 
 install: sluice
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
