@@ -166,15 +166,26 @@ socks5_put_addr(uint8_t *buf, size_t cap, const struct sockaddr *sa,
 	}
 }
 
-/* Write ATYP 3, LEN, NAME and PORT; the caller has checked the room. */
-static void
-socks5_put_name(uint8_t *buf, const char *name, size_t n, uint16_t port)
+/*
+ * Write ATYP 3, LEN, NAME (1..255 bytes) and PORT into cap bytes.  Its
+ * length, or 0 (nothing written) if it does not fit or name is bad.
+ */
+static size_t
+socks5_put_name(uint8_t *buf, size_t cap, const char *name, uint16_t port)
 {
+	size_t	n;
+
+	if (name == NULL)
+		return 0;
+	n = strlen(name);
+	if (n < 1 || n > 255 || cap < 4 + n)
+		return 0;
 	buf[0] = SOCKS5_ATYP_NAME;
 	buf[1] = (uint8_t)n;
 	memcpy(buf + 2, name, n);
 	buf[2 + n] = (uint8_t)(port >> 8);
 	buf[3 + n] = (uint8_t)(port & 0xff);
+	return 4 + n;
 }
 
 size_t
@@ -196,14 +207,11 @@ socks5_build_connect_name(uint8_t *buf, size_t cap, const char *name,
 {
 	size_t	n;
 
-	if (buf == NULL || name == NULL)
-		return 0;
-	n = strlen(name);
-	if (n < 1 || n > 255 || cap < 7 + n)
+	if (buf == NULL || cap < 3 ||
+	    (n = socks5_put_name(buf + 3, cap - 3, name, port)) == 0)
 		return 0;
 	socks5_put_header(buf, SOCKS5_CMD_CONNECT);
-	socks5_put_name(buf + 3, name, n, port);
-	return 7 + n;
+	return 3 + n;
 }
 
 size_t
@@ -338,16 +346,13 @@ socks5_udp_build_name(uint8_t *buf, size_t cap, const char *name,
 {
 	size_t	n;
 
-	if (buf == NULL || name == NULL)
+	if (buf == NULL || cap < 3 ||
+	    (n = socks5_put_name(buf + 3, cap - 3, name, port)) == 0)
 		return 0;
-	n = strlen(name);
-	if (n < 1 || n > 255 || cap < 7 + n)
-		return 0;
-	buf[0] = 0;
+	buf[0] = 0;			/* RSV */
 	buf[1] = 0;
-	buf[2] = 0;
-	socks5_put_name(buf + 3, name, n, port);
-	return 7 + n;
+	buf[2] = 0;			/* FRAG: a whole datagram */
+	return 3 + n;
 }
 
 /* Report a bad datagram: set *why (when wanted) and return status. */
