@@ -29,6 +29,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "addr.h"
 #include "dns.h"
 #include "dnsfwd.h"
 #include "fakeip.h"
@@ -333,7 +334,7 @@ dns_conn_close(struct dns_conn *c, bool retry)
 	char rs[64];
 
 	log_debug("dns: connection to %s closed, %llu answered, %u waiting",
-	    log_addr((struct sockaddr *)&c->resolver, rs, sizeof(rs)),
+	    addr_str((struct sockaddr *)&c->resolver, rs, sizeof(rs)),
 	    (unsigned long long)c->answered, c->n);
 	LIST_REMOVE(c, entry);
 	df->nconns--;
@@ -378,7 +379,7 @@ dns_conn_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 		static struct log_limit lim;
 
 		log_at_limited(&lim, LOG_LEVEL_WARN, false, "dns: resolver %s "
-		    "through %s: %s", log_addr((struct sockaddr *)
+		    "through %s: %s", addr_str((struct sockaddr *)
 		    &c->resolver, rs, sizeof(rs)), upstream_name(c->df->up),
 		    why);
 		dns_conn_close(c, false);
@@ -402,8 +403,7 @@ dns_conn_new(struct dnsfwd *df, const struct sockaddr *resolver)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->df = df;
-	memcpy(&c->resolver, resolver, resolver->sa_family == AF_INET ?
-	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	memcpy(&c->resolver, resolver, addr_len(resolver));
 	TAILQ_INIT(&c->queries);
 	if (getrandom(&c->next_id, sizeof(c->next_id), 0) !=
 	    sizeof(c->next_id))
@@ -421,21 +421,6 @@ dns_conn_new(struct dnsfwd *df, const struct sockaddr *resolver)
 	return c;
 }
 
-/* Whether two socket addresses are the same address and port. */
-static bool
-dns_sa_equal(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET)
-		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
-	return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->
-	    sin6_addr, &((const struct sockaddr_in6 *)(const void *)b)->
-	    sin6_addr, 16) == 0 &&
-	    ((const struct sockaddr_in6 *)(const void *)a)->sin6_port ==
-	    ((const struct sockaddr_in6 *)(const void *)b)->sin6_port;
-}
-
 /*
  * Put q on a connection to its resolver: the least busy one below
  * DNS_PIPELINE, else a new one while the bounds allow, else the least
@@ -451,7 +436,7 @@ dns_dispatch(struct dnsfwd *df, struct dns_query *q)
 	unsigned same = 0;
 
 	LIST_FOREACH(c, &df->conns, entry) {
-		if (!dns_sa_equal((struct sockaddr *)&c->resolver, r) ||
+		if (!addr_equal((struct sockaddr *)&c->resolver, r, true) ||
 		    c->stale)
 			continue;
 		same++;
@@ -500,10 +485,8 @@ dns_forward(struct dnsfwd *df, const struct sockaddr *client,
 	}
 	q->df = df;
 	df->pending++;
-	memcpy(&q->client, client, client->sa_family == AF_INET ?
-	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-	memcpy(&q->dst, dst, dst->sa_family == AF_INET ?
-	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	memcpy(&q->client, client, addr_len(client));
+	memcpy(&q->dst, dst, addr_len(dst));
 	q->client_id = qi->id;
 	q->qtype = qi->qtype;
 	q->limit = dns_udp_limit(qi);
@@ -697,9 +680,7 @@ dnsfwd_take(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
 	unsigned i;
 	int k;
 
-	port = ntohs(dst->sa_family == AF_INET ?
-	    ((const struct sockaddr_in *)(const void *)dst)->sin_port :
-	    ((const struct sockaddr_in6 *)(const void *)dst)->sin6_port);
+	port = addr_port(dst);
 	for (i = 0; i < df->o.nports; i++)
 		if (df->o.ports[i] == port)
 			break;

@@ -40,6 +40,7 @@
 
 #include "lwip/tcp.h"
 
+#include "addr.h"
 #include "fakeip.h"
 #include "flow.h"
 #include "log.h"
@@ -586,9 +587,7 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 	    stack_pcb_addr(pcb, true, dstr, sizeof(dstr)));
 	if (name != NULL) {
 		/* the proxy resolves the name; the mapping is held */
-		uint16_t port = ntohs(dst.ss_family == AF_INET ?
-		    ((struct sockaddr_in *)&dst)->sin_port :
-		    ((struct sockaddr_in6 *)&dst)->sin6_port);
+		uint16_t port = addr_port((struct sockaddr *)&dst);
 
 		snprintf(f->desc, sizeof(f->desc), "%s -> %s (%s)",
 		    stack_pcb_addr(pcb, false, src, sizeof(src)), name,

@@ -59,10 +59,6 @@ bool log_limit_pass(struct log_limit *l, unsigned long *suppressed);
 /* A shared limiter for the reason text s (hashed into a few slots). */
 struct log_limit *log_limit_key(const char *s);
 
-struct sockaddr;
-/* "a.b.c.d:port" or "[v6]:port" of an AF_INET/AF_INET6 address, for logs. */
-const char *log_addr(const struct sockaddr *sa, char *buf, size_t len);
-
 /* One line through limiter l; l NULL: no limit. */
 void log_emit_limited(struct log_limit *l, enum log_level level,
     bool with_errno, const char *fmt, ...)

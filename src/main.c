@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "config.h"
 #include "dnsfwd.h"
 #include "fakeip.h"
@@ -338,7 +339,7 @@ main_fakeip_reserve(struct main_ctx *ctx, const struct config *c)
 	    upstream_addr(ctx->up)))
 		log_warnx("dns: the proxy's address %s lies in a fake-ip pool: "
 		    "it is not handed out, but pick a pool apart from real "
-		    "addresses", log_addr(upstream_addr(ctx->up), a,
+		    "addresses", addr_str(upstream_addr(ctx->up), a,
 		    sizeof(a)));
 }
 
@@ -954,7 +955,7 @@ main(int argc, char *argv[])
 			log_errorx("metrics: %s", err);
 			goto out;
 		}
-		log_info("metrics: http://%s/metrics", log_addr((struct sockaddr *)
+		log_info("metrics: http://%s/metrics", addr_str((struct sockaddr *)
 		    &c.metrics_listen, upname, sizeof(upname)));
 	}
 

@@ -16,6 +16,7 @@
 
 #include <event2/http.h>
 
+#include "addr.h"
 #include "dnsfwd.h"
 #include "fakeip.h"
 #include "flow.h"
@@ -401,7 +402,7 @@ metrics_new(struct event_base *base, const struct sockaddr *addr,
 	    evhttp_accept_socket(m->http, fd) == -1) {
 		char a[64];
 
-		snprintf(err, errlen, "listen %s: %s", log_addr(addr, a,
+		snprintf(err, errlen, "listen %s: %s", addr_str(addr, a,
 		    sizeof(a)), strerror(errno));
 		if (fd != -1)
 			close(fd);

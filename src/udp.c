@@ -32,6 +32,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "addr.h"
 #include "fakeip.h"
 #include "log.h"
 #include "lwip_hooks.h"
@@ -147,35 +148,6 @@ udp_ms_later(struct timespec *ts, unsigned ms)
 	}
 }
 
-static socklen_t
-udp_salen(const struct sockaddr *sa)
-{
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-}
-
-/* Whether a and b are the same address (and port, when ports). */
-static bool
-udp_sa_equal(const struct sockaddr *a, const struct sockaddr *b, bool ports)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	if (a->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_addr.s_addr == y->sin_addr.s_addr &&
-		    (!ports || x->sin_port == y->sin_port);
-	}
-	if (a->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a;
-		const struct sockaddr_in6 *y = (const void *)b;
-
-		return memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0 &&
-		    (!ports || x->sin6_port == y->sin6_port);
-	}
-	return false;
-}
-
 /* An IPv4-mapped IPv6 address (as some proxies report) as AF_INET. */
 static void
 udp_unmap(struct sockaddr_storage *ss)
@@ -272,7 +244,7 @@ udp_lookup(const struct udps *u, const struct sockaddr *client)
 	struct assoc *a;
 
 	for (a = u->table[udp_hash(u, client)]; a != NULL; a = a->hnext)
-		if (udp_sa_equal((struct sockaddr *)&a->client, client, true))
+		if (addr_equal((struct sockaddr *)&a->client, client, true))
 			return a;
 	return NULL;
 }
@@ -386,7 +358,7 @@ assoc_note_peer(struct assoc *a, const struct sockaddr *dst)
 	unsigned i;
 
 	for (i = 0; i < a->npeers; i++)
-		if (udp_sa_equal((struct sockaddr *)&a->peers[i], dst, false))
+		if (addr_equal((struct sockaddr *)&a->peers[i], dst, false))
 			return;
 	if (a->peers == NULL &&
 	    (a->peers = calloc(UDP_PEERS_MAX, sizeof(*a->peers))) == NULL)
@@ -395,7 +367,7 @@ assoc_note_peer(struct assoc *a, const struct sockaddr *dst)
 		i = a->npeers++;
 	else
 		i = a->peer_next++ % UDP_PEERS_MAX;	/* the oldest goes */
-	memcpy(&a->peers[i], dst, udp_salen(dst));
+	memcpy(&a->peers[i], dst, addr_len(dst));
 }
 
 /* Remember a fake-ip destination (address and port) sent to. */
@@ -405,14 +377,14 @@ assoc_note_fake(struct assoc *a, const struct sockaddr *dst)
 	unsigned i;
 
 	for (i = 0; i < a->nfakes; i++)
-		if (udp_sa_equal((struct sockaddr *)&a->fakes[i], dst, true))
+		if (addr_equal((struct sockaddr *)&a->fakes[i], dst, true))
 			return;
 	if (a->nfakes == UDP_FAKES_MAX) {
 		memmove(&a->fakes[0], &a->fakes[1],
 		    (UDP_FAKES_MAX - 1) * sizeof(a->fakes[0]));
 		a->nfakes--;
 	}
-	memcpy(&a->fakes[a->nfakes++], dst, udp_salen(dst));
+	memcpy(&a->fakes[a->nfakes++], dst, addr_len(dst));
 }
 
 /*
@@ -424,9 +396,7 @@ assoc_note_fake(struct assoc *a, const struct sockaddr *dst)
 static void
 assoc_unfake(const struct assoc *a, struct sockaddr_storage *from)
 {
-	in_port_t port = from->ss_family == AF_INET ?
-	    ((struct sockaddr_in *)from)->sin_port :
-	    ((struct sockaddr_in6 *)from)->sin6_port;
+	uint16_t port = addr_port((struct sockaddr *)from);
 	unsigned i;
 
 	if (a->nfakes == 0 || assoc_peer_known(a, (struct sockaddr *)from))
@@ -435,9 +405,7 @@ assoc_unfake(const struct assoc *a, struct sockaddr_storage *from)
 		const struct sockaddr_storage *f = &a->fakes[i];
 
 		if (f->ss_family == from->ss_family &&
-		    (f->ss_family == AF_INET ?
-		    ((const struct sockaddr_in *)f)->sin_port :
-		    ((const struct sockaddr_in6 *)f)->sin6_port) == port) {
+		    addr_port((const struct sockaddr *)f) == port) {
 			memcpy(from, f, sizeof(*from));
 			return;
 		}
@@ -450,7 +418,7 @@ assoc_peer_known(const struct assoc *a, const struct sockaddr *src)
 	unsigned i;
 
 	for (i = 0; i < a->npeers; i++)
-		if (udp_sa_equal((struct sockaddr *)&a->peers[i], src, false))
+		if (addr_equal((struct sockaddr *)&a->peers[i], src, false))
 			return true;
 	return false;
 }
@@ -474,9 +442,7 @@ assoc_send(struct assoc *a, const struct sockaddr *dst,
 	if (u->fakeip != NULL && fakeip_contains(u->fakeip, dst)) {
 		/* the proxy resolves the name the address stands for */
 		const char *name = fakeip_name(u->fakeip, dst, false);
-		uint16_t port = ntohs(dst->sa_family == AF_INET ?
-		    ((const struct sockaddr_in *)(const void *)dst)->sin_port :
-		    ((const struct sockaddr_in6 *)(const void *)dst)->sin6_port);
+		uint16_t port = addr_port(dst);
 
 		if (name == NULL) {
 			u->st.refused++;	/* forgotten while queued */
@@ -684,7 +650,7 @@ assoc_dial_cb(void *arg, struct bufferevent *bev, const struct sockaddr *relay,
 	udp_now(&a->last_active);
 	log_debug("udp %llu %s: association open, relay %s",
 	    (unsigned long long)a->id, a->desc,
-	    log_addr(relay, rs, sizeof(rs)));
+	    addr_str(relay, rs, sizeof(rs)));
 
 	/* what waited goes now, in order */
 	while (a->state == ASSOC_OPEN && (d = TAILQ_FIRST(&a->queue)) != NULL) {
@@ -712,7 +678,7 @@ assoc_enqueue(struct assoc *a, const struct sockaddr *dst,
 	    u->queued_total + len > UDP_QUEUE_TOTAL ||
 	    (d = malloc(sizeof(*d) + len)) == NULL)
 		return false;
-	memcpy(&d->dst, dst, udp_salen(dst));
+	memcpy(&d->dst, dst, addr_len(dst));
 	d->len = len;
 	udp_iov_copy(d->data, iov, iovcnt, len);
 	TAILQ_INSERT_TAIL(&a->queue, d, entry);
@@ -736,8 +702,8 @@ assoc_new(struct udps *u, const struct sockaddr *client)
 	a->id = ++u->next_id;
 	a->fd = -1;
 	a->state = ASSOC_OPENING;
-	memcpy(&a->client, client, udp_salen(client));
-	log_addr(client, a->desc, sizeof(a->desc));
+	memcpy(&a->client, client, addr_len(client));
+	addr_str(client, a->desc, sizeof(a->desc));
 	TAILQ_INIT(&a->queue);
 	udp_now(&a->last_active);
 	if ((a->timer = evtimer_new(u->base, assoc_timer_cb, a)) == NULL) {
@@ -789,7 +755,7 @@ udp_input_cb(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
 
 		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp datagram to "
 		    "%s: a fake-ip address that stands for no name (a restart "
-		    "without [dns] state_file?)", log_addr(dst, ds,
+		    "without [dns] state_file?)", addr_str(dst, ds,
 		    sizeof(ds)));
 		u->st.refused++;
 		goto unreach;
@@ -800,7 +766,7 @@ udp_input_cb(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
 
 		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp datagram to "
 		    "the proxy's own address %s came into the tunnel: the "
-		    "route to the proxy leads into it", log_addr(dst, ds,
+		    "route to the proxy leads into it", addr_str(dst, ds,
 		    sizeof(ds)));
 		u->st.refused++;
 		goto unreach;
