@@ -115,6 +115,9 @@ struct flows {
 	uint64_t		 next_id;
 	size_t			 held;		/* sum of the flows' held */
 	struct fakeip		*fakeip;	/* DNS fake-ip mode, or NULL */
+	struct flows_share	*share;		/* workers: every one's counts */
+	unsigned		 nshare;
+	struct flows_share	*self;		/* ours among them */
 	struct flows_stats	 st;
 };
 
@@ -189,6 +192,33 @@ flow_held(struct flow *f, size_t added, size_t deleted)
 	f->held -= deleted;
 	f->fl->held += added;
 	f->fl->held -= deleted;
+	if (f->fl->self != NULL)
+		atomic_store_explicit(&f->fl->self->held, f->fl->held,
+		    memory_order_relaxed);
+}
+
+/* Open flows and buffered bytes of the whole daemon (every worker). */
+static void
+flows_totals(const struct flows *fl, unsigned *active, size_t *held)
+{
+	*active = fl->st.active;
+	*held = fl->held;
+	for (unsigned i = 0; i < fl->nshare; i++) {
+		if (&fl->share[i] == fl->self)
+			continue;
+		*active += atomic_load_explicit(&fl->share[i].active,
+		    memory_order_relaxed);
+		*held += atomic_load_explicit(&fl->share[i].held,
+		    memory_order_relaxed);
+	}
+}
+
+static void
+flows_publish(struct flows *fl)
+{
+	if (fl->self != NULL)
+		atomic_store_explicit(&fl->self->active, fl->st.active,
+		    memory_order_relaxed);
 }
 
 /*
@@ -545,6 +575,8 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 	struct flow *f;
 	const char *name = NULL;
 	char src[64], dstr[64], why[128];
+	unsigned active;
+	size_t held;
 
 	stack_pcb_dst(pcb, &dst);
 	if (upstream_is_proxy(fl->up, (struct sockaddr *)&dst))
@@ -552,16 +584,17 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 		    LOG_LEVEL_WARN, "destination is the upstream proxy "
 		    "itself: routing loop (route the proxy's address outside "
 		    "the tunnel, or use fwmark or interface)");
-	if (fl->st.active >= fl->lim.max_flows) {
+	flows_totals(fl, &active, &held);
+	if (active >= fl->lim.max_flows) {
 		snprintf(why, sizeof(why), "max_flows (%u) reached",
 		    fl->lim.max_flows);
 		return flows_refuse(fl, pcb, &fl->st.over_limit, &lim_flows,
 		    LOG_LEVEL_WARN, why);
 	}
-	if ((fl->lim.max_memory > 0 && fl->held >= fl->lim.max_memory) ||
+	if ((fl->lim.max_memory > 0 && held >= fl->lim.max_memory) ||
 	    stack_mem_pressure(fl->stack)) {
 		snprintf(why, sizeof(why), "memory budget exhausted "
-		    "(%zu KiB buffered, max_memory %zu KiB)", fl->held >> 10,
+		    "(%zu KiB buffered, max_memory %zu KiB)", held >> 10,
 		    fl->lim.max_memory >> 10);
 		return flows_refuse(fl, pcb, &fl->st.over_memory, &lim_mem,
 		    LOG_LEVEL_WARN, why);
@@ -611,6 +644,7 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 	tcp_err(pcb, flow_pcb_err_cb);
 	TAILQ_INSERT_TAIL(&fl->live, f, entry);
 	fl->st.active++;
+	flows_publish(fl);
 	fl->st.accepted++;
 	log_debug("flow %llu %s: dialing %s", (unsigned long long)f->id,
 	    f->desc, upstream_name(fl->up));
@@ -683,6 +717,7 @@ flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 	TAILQ_REMOVE(&fl->live, f, entry);
 	TAILQ_INSERT_TAIL(&fl->dead, f, entry);
 	fl->st.active--;
+	flows_publish(fl);
 	event_active(fl->reap_ev, EV_TIMEOUT, 0);
 }
 
@@ -757,6 +792,17 @@ void
 flows_set_fakeip(struct flows *fl, struct fakeip *fi)
 {
 	fl->fakeip = fi;
+}
+
+void
+flows_set_share(struct flows *fl, struct flows_share *all, unsigned n,
+    unsigned self)
+{
+	fl->share = all;
+	fl->nshare = n;
+	fl->self = &all[self];
+	flows_publish(fl);
+	atomic_store_explicit(&fl->self->held, fl->held, memory_order_relaxed);
 }
 
 void

@@ -10,6 +10,7 @@
 #ifndef SLUICE_FLOW_H
 #define SLUICE_FLOW_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,17 @@ void		 flows_get_stats(const struct flows *fl, struct flows_stats *st);
  * none).  fi must outlive fl.
  */
 void		 flows_set_fakeip(struct flows *fl, struct fakeip *fi);
+/*
+ * Worker processes (issue: one daemon over many queues): each publishes
+ * its open flows and buffered bytes in all[self] (shared memory of n
+ * slots), and max_flows and max_memory hold for the sum over all slots.
+ */
+struct flows_share {
+	_Atomic unsigned	active;
+	_Atomic size_t		held;
+};
+void		 flows_set_share(struct flows *fl, struct flows_share *all,
+		    unsigned n, unsigned self);
 /*
  * A reload: new flows dial up and get lim; flows that exist keep their
  * tunnels (and follow the new flow_buffer and idle timeout).
