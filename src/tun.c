@@ -44,17 +44,20 @@ static void	tun_setiff_error(const char *, bool, int);
 
 #define TUN_TXQUEUELEN	4096
 
+/*
+ * Open one fd of the device name: the only one, or (mq) one more queue.
+ * t->name, t->vnet_hdr and t->created describe the device.  The fd, or
+ * -1 (logged; *mq_refused when the device exists without multi-queue).
+ */
 static int
-tun_open_flags(struct tun *t, const char *name, bool vnet)
+tun_open_fd(struct tun *t, const char *name, bool vnet, bool mq,
+    bool *mq_refused)
 {
 	struct ifreq ifr;
-	bool existed;
+	bool existed = if_nametoindex(name) != 0;
+	int fd;
 
-	memset(t, 0, sizeof(*t));
-	t->fd = -1;
-	existed = if_nametoindex(name) != 0;
-
-	if ((t->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1) {
+	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1) {
 		int e = errno;
 
 		if (e == ENOENT || e == ENODEV || e == ENXIO)
@@ -71,37 +74,61 @@ tun_open_flags(struct tun *t, const char *name, bool vnet)
 		return -1;
 	}
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) |
+	    (mq ? IFF_MULTI_QUEUE : 0);
 	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-	if (ioctl(t->fd, TUNSETIFF, &ifr) == -1) {
+	if (ioctl(fd, TUNSETIFF, &ifr) == -1) {
+		if (mq && errno == EINVAL && existed && t->fd == -1) {
+			*mq_refused = true;
+			close(fd);
+			return -1;
+		}
 		tun_setiff_error(name, existed, errno);
 		goto bad;
 	}
-	if (vnet && tun_set_offload(t->fd) == -1) {
+	if (vnet && tun_set_offload(fd) == -1) {
+		if (t->fd != -1) {
+			log_error("tun: %s: TUNSETOFFLOAD", name);
+			goto bad;
+		}
 		/* an old kernel: close and start over without */
 		log_info("tun: %s: no offloads (%s)", name, strerror(errno));
-		close(t->fd);
-		return tun_open_flags(t, name, false);
+		close(fd);
+		return tun_open_fd(t, name, false, mq, mq_refused);
 	}
 	/* a persistent device keeps the offloads of an earlier run with
 	 * them; without a virtio_net_hdr they would hand us super-packets
 	 * and unfinished checksums that we must drop */
-	if (!vnet && ioctl(t->fd, TUNSETOFFLOAD, 0) == -1)
+	if (!vnet && ioctl(fd, TUNSETOFFLOAD, 0) == -1)
 		log_debug("tun: %s: clear offloads: %s", name, strerror(errno));
-	t->vnet_hdr = vnet;
-	if (tun_set_nonblock(t->fd) == -1) {
+	if (tun_set_nonblock(fd) == -1) {
 		log_error("tun: %s: O_NONBLOCK", name);
 		goto bad;
 	}
-	memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
-	t->name[IFNAMSIZ - 1] = '\0';
-	t->created = !existed;
-	log_debug("tun: %s %s", t->created ? "created" : "attached to", t->name);
-	return 0;
+	if (t->fd == -1) {
+		t->vnet_hdr = vnet;
+		memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
+		t->name[IFNAMSIZ - 1] = '\0';
+		t->created = !existed;
+		log_debug("tun: %s %s", t->created ? "created" : "attached to",
+		    t->name);
+	}
+	return fd;
 bad:
-	close(t->fd);
-	t->fd = -1;
+	close(fd);
 	return -1;
+}
+
+static int
+tun_open_flags(struct tun *t, const char *name, bool vnet)
+{
+	bool refused = false;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	if ((t->fd = tun_open_fd(t, name, vnet, false, &refused)) == -1)
+		return -1;
+	return 0;
 }
 
 int
@@ -114,6 +141,43 @@ int
 tun_open_offload(struct tun *t, const char *name)
 {
 	return tun_open_flags(t, name, true);
+}
+
+int
+tun_open_queues(struct tun *t, const char *name, bool vnet, int *fds, int n)
+{
+	bool refused = false;
+	int fd;
+
+	if (n < 1 || n > TUN_QUEUES_MAX) {
+		log_errorx("tun: %d queues: 1..%d", n, TUN_QUEUES_MAX);
+		return -1;
+	}
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	while (t->nqueues < n) {
+		fd = tun_open_fd(t, t->fd == -1 ? name : t->name,
+		    t->fd == -1 ? vnet : t->vnet_hdr, true, &refused);
+		if (fd == -1 && refused) {
+			log_warnx("tun: %s exists without multi-queue: one "
+			    "queue (delete it, or make it with ip tuntap add "
+			    "... multi_queue, for more)", name);
+			if (tun_open_flags(t, name, vnet) == -1)
+				return -1;
+			t->queues[0] = t->fd;
+			t->nqueues = 1;
+			break;
+		}
+		if (fd == -1) {
+			tun_close(t);
+			return -1;
+		}
+		if (t->fd == -1)
+			t->fd = fd;
+		t->queues[t->nqueues++] = fd;
+	}
+	memcpy(fds, t->queues, (size_t)t->nqueues * sizeof(*fds));
+	return t->nqueues;
 }
 
 int
@@ -342,6 +406,10 @@ tun_up(const struct tun *t)
 void
 tun_close(struct tun *t)
 {
+	for (int i = 0; i < t->nqueues; i++)
+		if (t->queues[i] != t->fd && t->queues[i] != -1)
+			close(t->queues[i]);
+	t->nqueues = 0;
 	if (t->fd != -1) {
 		close(t->fd);
 		t->fd = -1;

@@ -9,8 +9,13 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 
+#define TUN_QUEUES_MAX	16
+
 struct tun {
 	int		fd;			/* non-blocking; -1 when closed */
+	int		queues[TUN_QUEUES_MAX];	/* multi-queue: every queue's fd
+						 * (queues[0] == fd) */
+	int		nqueues;		/* 0: a single-queue device */
 	char		name[IFNAMSIZ];
 	bool		created;		/* we made it; it goes with the fd */
 	bool		adopted;		/* came from --tun-fd */
@@ -29,6 +34,16 @@ int	tun_open(struct tun *t, const char *name);
  */
 int	tun_open_offload(struct tun *t, const char *name);
 /*
+ * A multi-queue device (IFF_MULTI_QUEUE): n queues (1..TUN_QUEUES_MAX)
+ * of one device, each its own non-blocking fd, with offloads as above
+ * when vnet_hdr.  The kernel spreads flows over the queues by their hash
+ * and keeps each flow on one.  The fds go to fds[0..] and t->queues, and
+ * t->fd is fds[0].  The number of queues opened, or -1 (logged); an
+ * existing device made without IFF_MULTI_QUEUE gives one queue (said).
+ */
+int	tun_open_queues(struct tun *t, const char *name, bool vnet_hdr,
+	    int *fds, int n);
+/*
  * Adopt an already-open TUN fd (e.g. handed over by a VPN manager); with
  * IFF_VNET_HDR set on it, offloads are switched on as above.
  */
@@ -44,7 +59,8 @@ int	tun_add_ipv6(const struct tun *t, const struct in6_addr *a, int prefix);
 int	tun_up(const struct tun *t);
 /* Bring any interface of the current namespace up (e.g. "lo"), quietly. */
 int	tun_link_up(const char *name);
-/* Close the fd; a device we created disappears with it.  Idempotent. */
+/* Close the fd (every queue's); a device we created disappears with it.
+ * Idempotent. */
 void	tun_close(struct tun *t);
 /*
  * Packets the kernel dropped on their way to us because the device's
