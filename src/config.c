@@ -190,6 +190,8 @@ static const struct config_key config_keys[] = {
 
 	{ "process", "user", CONFIG_PATH, OFF(user), 0, SIZE(user), NULL },
 	{ "process", "group", CONFIG_PATH, OFF(group), 0, SIZE(group), NULL },
+	{ "process", "workers", CONFIG_UINT, OFF(workers), 0, CONFIG_WORKERS_MAX,
+	    "auto, or an integer 1..16" },
 
 	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
 	    "debug, info, warn or error" },
@@ -735,7 +737,13 @@ config_set(struct config *c, const char *section, const char *key,
 		*(int *)(void *)field = (int)ll;
 		break;
 	case CONFIG_UINT:
-		if (!config_parse_int(value, k->min, k->max, &ll))
+		/* [process] workers = auto (0: the number of CPUs) */
+		if (k->off == OFF(workers) && strcmp(value, "auto") == 0) {
+			c->workers = 0;
+			break;
+		}
+		if (!config_parse_int(value, k->off == OFF(workers) ? 1 :
+		    k->min, k->max, &ll))
 			goto bad;
 		*(unsigned *)(void *)field = (unsigned)ll;
 		break;

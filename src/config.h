@@ -53,6 +53,9 @@ enum config_udp_filter {
 	CONFIG_UDP_ADDRESS_DEPENDENT,	/* addresses the client sent to */
 };
 
+#define CONFIG_WORKERS_MAX	16
+#define CONFIG_WORKERS_AUTO_MAX	8
+
 struct config {
 	/* [tun] */
 	char		tun_name[IFNAMSIZ];	/* default "sluice0" */
@@ -125,6 +128,9 @@ struct config {
 	/* [process] */
 	char		user[64];		/* "" = stay as started */
 	char		group[64];		/* "" = the user's group */
+	unsigned	workers;		/* processes, one per TUN queue;
+						 * 0 = auto (CPUs, at most
+						 * CONFIG_WORKERS_AUTO_MAX) */
 	bool		kill_switch;		/* default false */
 
 	/* [log] */

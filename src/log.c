@@ -17,6 +17,14 @@
 enum log_level log_level_current = LOG_LEVEL_INFO;
 
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
+static char log_tag[32];	/* "worker 1: ", or empty */
+
+void
+log_set_tag(const char *tag)
+{
+	snprintf(log_tag, sizeof(log_tag), "%s%s", tag != NULL ? tag : "",
+	    tag != NULL && tag[0] != '\0' ? ": " : "");
+}
 
 /* libevent's internal messages go through our levels. */
 static void
@@ -72,7 +80,7 @@ log_level_name(enum log_level level)
 static void __attribute__((format(printf, 3, 0)))
 log_vemit(enum log_level level, bool with_errno, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[2048];
 	int saved = errno;
 	struct timespec ts;
 	struct tm tm;
@@ -83,12 +91,12 @@ log_vemit(enum log_level level, bool with_errno, const char *fmt, va_list ap)
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
 	if (with_errno)
-		fprintf(stderr, "%s.%03ld %s: %s: %s\n", stamp,
-		    ts.tv_nsec / 1000000, log_level_name(level), msg,
+		fprintf(stderr, "%s.%03ld %s: %s%s: %s\n", stamp,
+		    ts.tv_nsec / 1000000, log_level_name(level), log_tag, msg,
 		    strerror(saved));
 	else
-		fprintf(stderr, "%s.%03ld %s: %s\n", stamp,
-		    ts.tv_nsec / 1000000, log_level_name(level), msg);
+		fprintf(stderr, "%s.%03ld %s: %s%s\n", stamp,
+		    ts.tv_nsec / 1000000, log_level_name(level), log_tag, msg);
 	errno = saved;
 }
 
@@ -139,7 +147,7 @@ log_emit_limited(struct log_limit *l, enum log_level level, bool with_errno,
 {
 	unsigned long n;
 	va_list ap;
-	char msg[1024];
+	char msg[2048];
 	int saved = errno;
 
 	if (l == NULL)

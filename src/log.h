@@ -22,6 +22,8 @@ extern enum log_level log_level_current;
 
 /* Set the threshold and route libevent's own messages into our log. */
 void log_init(enum log_level level);
+/* Put "tag: " before every message (a worker's number); NULL: none. */
+void log_set_tag(const char *tag);
 /* Parse "debug|info|warn|error"; false when unknown. */
 bool log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level level);

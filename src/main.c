@@ -13,6 +13,8 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/sysinfo.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +36,10 @@
 #include "route.h"
 #include "stack.h"
 #include "tun.h"
+#include "tunnel.h"
 #include "udp.h"
 #include "upstream.h"
+#include "worker.h"
 
 struct main_override {
 	const char	*flag;
@@ -96,6 +100,7 @@ static const struct main_key_opt {
 	{ "route-down-hook",	"route",	"down" },
 	{ "user",		"process",	"user" },
 	{ "group",		"process",	"group" },
+	{ "workers",		"process",	"workers" },
 	{ "metrics",		"metrics",	"listen" },
 	{ "log-level",		"log",		"level" },
 };
@@ -204,16 +209,16 @@ main_usage(FILE *f)
 
 struct main_ctx {
 	struct event_base *base;
-	struct stack	*stack;
-	struct flows	*flows;
-	struct udps	*udps;
-	struct dnsfwd	*dnsfwd;
-	struct fakeip	*fakeip;
+	struct tunnel	*tunnel;	/* one process; or a worker's own */
+	struct workers	*workers;	/* the master of several workers */
+	const struct worker_self *self;	/* in a worker */
+	struct tun	*tun;
 	bool		 failed;	/* the TUN device died */
 	bool		 routed;	/* [route] auto: route_up() done */
 	const char	*tun_name;
 	struct metrics	*metrics;
-	struct metrics_sources msrc;
+	int		 sigfd;		/* the master's signals */
+	sigset_t	 sigmask;	/* as it was before */
 	/* what a reload needs */
 	struct config	*c;		/* the running configuration */
 	struct upstream	*up;
@@ -288,94 +293,6 @@ main_stack_fatal_cb(void *arg, const char *why)
 	log_errorx("%s: exiting", why);
 	ctx->failed = true;
 	event_base_loopexit(ctx->base, NULL);
-}
-
-/* The options of DNS in tcp and fake-ip mode from c (pointing into it). */
-static void
-main_dns_options(const struct main_ctx *ctx, const struct config *c,
-    struct dnsfwd_options *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->fake_ip = c->dns_mode == CONFIG_DNS_FAKE_IP;
-	o->ports = c->dns_ports;
-	o->nports = c->dns_nports;
-	o->server = c->dns_server.ss_family != AF_UNSPEC ?
-	    (const struct sockaddr *)&c->dns_server : NULL;
-	o->timeout_ms = c->dns_timeout_ms;
-	o->exclude = c->dns_exclude;
-	o->fakeip = ctx->fakeip;
-}
-
-/*
- * Keep real addresses that lie in the fake pools out of them: the TUN's
- * own and the proxy's (a default pool of 198.18.0.0/15 holds the usual
- * TUN address 198.18.0.1).
- */
-static void
-main_fakeip_reserve(struct main_ctx *ctx, const struct config *c)
-{
-	struct sockaddr_storage ss;
-	char a[64];
-
-	memset(&ss, 0, sizeof(ss));
-	if (c->has_ipv4) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_addr = c->ipv4;
-		if (fakeip_reserve(ctx->fakeip, (struct sockaddr *)&ss))
-			log_info("dns: fake_ipv4 holds the TUN's address %s: "
-			    "it is not handed out", inet_ntop(AF_INET, &c->ipv4,
-			    a, sizeof(a)));
-	}
-	if (c->has_ipv6) {
-		memset(&ss, 0, sizeof(ss));
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_addr = c->ipv6;
-		if (fakeip_reserve(ctx->fakeip, (struct sockaddr *)&ss))
-			log_info("dns: fake_ipv6 holds the TUN's address %s: "
-			    "it is not handed out", inet_ntop(AF_INET6,
-			    &c->ipv6, a, sizeof(a)));
-	}
-	if (ctx->up != NULL && fakeip_reserve(ctx->fakeip,
-	    upstream_addr(ctx->up)))
-		log_warnx("dns: the proxy's address %s lies in a fake-ip pool: "
-		    "it is not handed out, but pick a pool apart from real "
-		    "addresses", addr_str(upstream_addr(ctx->up), a,
-		    sizeof(a)));
-}
-
-/*
- * DNS per [dns] mode: tcp and fake-ip take queries from the UDP relay;
- * fake-ip also sends flows and datagrams to fake addresses by name.
- */
-static int
-main_dns_setup(struct main_ctx *ctx, const struct config *c,
-    struct upstream *up)
-{
-	struct dnsfwd_options o;
-	char err[CONFIG_ERR_MAX];
-
-	if (c->dns_mode != CONFIG_DNS_TCP && c->dns_mode != CONFIG_DNS_FAKE_IP)
-		return 0;
-	if (c->dns_mode == CONFIG_DNS_FAKE_IP) {
-		if ((ctx->fakeip = fakeip_new(&c->fake_ipv4.addr.v4,
-		    c->fake_ipv4.prefix, &c->fake_ipv6.addr.v6,
-		    c->fake_ipv6.prefix, c->fake_ip_max, err,
-		    sizeof(err))) == NULL) {
-			log_errorx("dns: %s", err);
-			return -1;
-		}
-		main_fakeip_reserve(ctx, c);
-		if (c->state_file[0] != '\0' && fakeip_load(ctx->fakeip,
-		    c->state_file, err, sizeof(err)) == -1)
-			log_warnx("dns: state_file: %s", err);
-		flows_set_fakeip(ctx->flows, ctx->fakeip);
-		udps_set_fakeip(ctx->udps, ctx->fakeip);
-	}
-	main_dns_options(ctx, c, &o);
-	if ((ctx->dnsfwd = dnsfwd_new(ctx->base, ctx->stack, up, &o)) == NULL)
-		return -1;
-	udps_set_take(ctx->udps, dnsfwd_take, ctx->dnsfwd);
-	return 0;
 }
 
 /*
@@ -517,23 +434,6 @@ main_hook(const struct config *c, const char *tun_name, const char *event,
 	return proc_run_hook(event, cmd, env, MAIN_HOOK_TIMEOUT_MS);
 }
 
-/* The limits of flows and of UDP associations from c. */
-static void
-main_limits(const struct config *c, struct flows_limits *lim,
-    struct udps_limits *ulim)
-{
-	lim->max_flows = c->max_flows;
-	lim->idle_timeout_ms = c->idle_timeout_ms;
-	lim->flow_buffer = c->flow_buffer;
-	lim->max_memory = c->max_memory;
-	ulim->enable = c->udp;
-	ulim->max_flows = c->udp_max_flows;
-	ulim->timeout_ms = c->udp_timeout_ms;
-	ulim->address_dependent =
-	    c->udp_filtering == CONFIG_UDP_ADDRESS_DEPENDENT;
-	ulim->allow_plain = c->udp_allow_plain;
-}
-
 /*
  * Keys a reload cannot change: name those that nc changes (in one
  * warning) and keep the running values.
@@ -575,6 +475,7 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	MAIN_FIXED(c->route_table != nc->route_table, "[route] table");
 	MAIN_FIXED(c->route_priority != nc->route_priority,
 	    "[route] priority");
+	MAIN_FIXED(c->workers != nc->workers, "[process] workers");
 #undef MAIN_FIXED
 	if (n > 0)
 		log_warnx("reload: %s cannot change while sluice runs: "
@@ -602,6 +503,7 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	nc->route_auto = c->route_auto;
 	nc->route_table = c->route_table;
 	nc->route_priority = c->route_priority;
+	nc->workers = c->workers;
 }
 
 /*
@@ -614,12 +516,9 @@ main_reload(struct main_ctx *ctx)
 {
 	struct config *nc;
 	struct upstream *up;
-	struct flows_limits lim;
-	struct udps_limits ulim;
-	struct dnsfwd_options o;
 	char err[CONFIG_ERR_MAX + 64], upname[URL_HOST_MAX + 32];
 
-	{
+	if (ctx->self == NULL) {
 		struct timespec ts;
 
 		/* MONOTONIC_USEC: what systemd's Type=notify-reload expects */
@@ -646,14 +545,11 @@ main_reload(struct main_ctx *ctx)
 	main_fd_limit(ctx->c);
 	upstream_free(ctx->up);		/* freed when its last dial ends */
 	ctx->up = up;
-	main_limits(ctx->c, &lim, &ulim);
-	flows_reconfigure(ctx->flows, up, &lim);
-	udps_reconfigure(ctx->udps, up, &ulim);
-	stack_set_icmp_echo(ctx->stack, ctx->c->icmp == CONFIG_ICMP_LOCAL);
-	if (ctx->dnsfwd != NULL) {
-		main_dns_options(ctx, ctx->c, &o);
-		dnsfwd_reconfigure(ctx->dnsfwd, up, &o);
-	}
+	if (ctx->tunnel != NULL)
+		tunnel_reconfigure(ctx->tunnel, up);
+	/* each worker reads the file again itself */
+	if (ctx->workers != NULL)
+		workers_signal(ctx->workers, SIGHUP);
 	if (ctx->routed) {
 		struct route_options ro;
 
@@ -671,7 +567,8 @@ done:
 		explicit_bzero(nc, sizeof(*nc));
 		free(nc);
 	}
-	notify_send("READY=1\nSTATUS=relaying");
+	if (ctx->self == NULL)
+		notify_send("READY=1\nSTATUS=relaying");
 }
 
 static void
@@ -691,95 +588,247 @@ main_sighup_cb(evutil_socket_t sig, short what, void *arg)
 	main_reload(arg);
 }
 
-/* One line of counters: on SIGUSR1 and at exit. */
+/*
+ * One line of counters, on SIGUSR1 and at exit; with workers, a short
+ * line for each before it (how the flows spread over the queues).
+ */
 static void
 main_log_stats(const struct main_ctx *ctx)
 {
-	struct stack_stats ss;
-	struct flows_stats fs;
-	struct udps_stats us;
-	struct dnsfwd_stats ds;
-	struct fakeip_stats fs4;
+	struct tunnel_stats st, each[WORKERS_MAX];
+	unsigned long long kd = ctx->tun_name != NULL ?
+	    tun_kernel_dropped(ctx->tun_name) : 0;
 
-	if (ctx->stack == NULL || ctx->flows == NULL)
+	if (ctx->workers != NULL) {
+		workers_stats(ctx->workers, &st, each);
+		for (unsigned i = 0; i < workers_count(ctx->workers); i++)
+			log_info("worker %u: flows %u active, %llu "
+			    "accepted, %llu bytes up, %llu down; tun rx %llu "
+			    "packets, tx %llu; udp %u associations, %llu "
+			    "udp-up, %llu udp-down", i,
+			    each[i].flows.active,
+			    (unsigned long long)each[i].flows.accepted,
+			    (unsigned long long)each[i].flows.bytes_up,
+			    (unsigned long long)each[i].flows.bytes_down,
+			    (unsigned long long)each[i].stack.rx_packets,
+			    (unsigned long long)each[i].stack.tx_packets,
+			    each[i].udp.active,
+			    (unsigned long long)each[i].udp.up,
+			    (unsigned long long)each[i].udp.down);
+		if (workers_restarts(ctx->workers) > 0)
+			log_info("workers: %llu restarted",
+			    workers_restarts(ctx->workers));
+	} else if (ctx->tunnel != NULL)
+		tunnel_get_stats(ctx->tunnel, &st);
+	else
 		return;
-	memset(&us, 0, sizeof(us));
-	memset(&ds, 0, sizeof(ds));
-	memset(&fs4, 0, sizeof(fs4));
-	if (ctx->udps != NULL)
-		udps_get_stats(ctx->udps, &us);
-	if (ctx->dnsfwd != NULL)
-		dnsfwd_get_stats(ctx->dnsfwd, &ds);
-	if (ctx->fakeip != NULL)
-		fakeip_get_stats(ctx->fakeip, &fs4);
-	stack_get_stats(ctx->stack, &ss);
-	flows_get_stats(ctx->flows, &fs);
-	log_info("stats: flows %u active, %llu accepted, %llu refused "
-	    "(%llu over max_flows, %llu over memory, %llu loops), %llu bytes "
-	    "up, %llu down, %zu KiB buffered; tun rx %llu packets (%llu "
-	    "dropped, %llu kernel-drops), tx %llu (%llu "
-	    "dropped); lwip dropped %llu ip, %llu "
-	    "tcp, %llu assertions, heap %u%%, segments %u%%; udp %u "
-	    "associations (%llu opened, %llu failed, %llu expired), %llu "
-	    "udp-up (%llu bytes), %llu udp-down (%llu bytes), dropped %llu "
-	    "no-udp %llu udp-refused %llu queue-full %llu udp-over-max %llu "
-	    "fragmented %llu filtered %llu bad-reply %llu send-error; icmp "
-	    "%llu unreachable %llu rate-limited %llu echo-dropped; dns %llu "
-	    "queries (%llu fake, %llu nodata, %llu tcp, %llu truncated, %llu "
-	    "servfail, %llu timeouts, %llu bad-query), %u pending, %u "
-	    "dns-conns, p50 %u ms, p99 %u ms; fake-ip %u mappings (%llu "
-	    "created, %llu evicted, %llu full, %llu unmapped)",
-	    fs.active, (unsigned long long)fs.accepted,
-	    (unsigned long long)fs.refused, (unsigned long long)fs.over_limit,
-	    (unsigned long long)fs.over_memory, (unsigned long long)fs.loops,
-	    (unsigned long long)fs.bytes_up, (unsigned long long)fs.bytes_down,
-	    fs.held >> 10,
-	    (unsigned long long)ss.rx_packets, (unsigned long long)ss.rx_dropped,
-	    ctx->tun_name != NULL ? tun_kernel_dropped(ctx->tun_name) : 0,
-	    (unsigned long long)ss.tx_packets, (unsigned long long)ss.tx_dropped,
-	    (unsigned long long)ss.ip_dropped,
-	    (unsigned long long)ss.tcp_dropped,
-	    (unsigned long long)ss.lwip_asserts, ss.heap_used_pct,
-	    ss.seg_used_pct, us.active, (unsigned long long)us.opened,
-	    (unsigned long long)us.failed, (unsigned long long)us.expired,
-	    (unsigned long long)us.up, (unsigned long long)us.up_bytes,
-	    (unsigned long long)us.down, (unsigned long long)us.down_bytes,
-	    (unsigned long long)us.no_udp, (unsigned long long)us.refused,
-	    (unsigned long long)us.queue_full,
-	    (unsigned long long)us.over_max,
-	    (unsigned long long)us.fragmented,
-	    (unsigned long long)us.filtered,
-	    (unsigned long long)us.bad_reply,
-	    (unsigned long long)us.send_error,
-	    (unsigned long long)us.icmp_sent,
-	    (unsigned long long)us.icmp_limited,
-	    (unsigned long long)ss.echo_dropped,
-	    (unsigned long long)ds.queries, (unsigned long long)ds.fake,
-	    (unsigned long long)ds.nodata, (unsigned long long)ds.tcp,
-	    (unsigned long long)ds.truncated,
-	    (unsigned long long)ds.servfail,
-	    (unsigned long long)ds.timeouts, (unsigned long long)ds.bad,
-	    ds.pending, ds.conns, ds.p50_ms, ds.p99_ms, fs4.mappings,
-	    (unsigned long long)fs4.created, (unsigned long long)fs4.evicted,
-	    (unsigned long long)fs4.full, (unsigned long long)fs4.unmapped);
+	tunnel_log_stats(&st, kd, NULL);
+}
+
+static void
+main_stats_ready(void *arg)
+{
+	main_log_stats(arg);
+}
+
+/* The numbers for /metrics and /status. */
+static void
+main_metrics_get(void *arg, struct metrics_snapshot *s)
+{
+	const struct main_ctx *ctx = arg;
+	struct tunnel_stats each[WORKERS_MAX];
+
+	memset(s, 0, sizeof(*s));
+	s->rss = metrics_rss(0);
+	s->fds = metrics_fds(0);
+	if (ctx->workers != NULL) {
+		workers_stats(ctx->workers, &s->st, each);
+		s->nworkers = workers_count(ctx->workers);
+		s->restarts = workers_restarts(ctx->workers);
+		for (unsigned i = 0; i < s->nworkers &&
+		    i < METRICS_WORKERS_MAX; i++) {
+			pid_t pid = workers_pid(ctx->workers, i);
+
+			s->w[i].accepted = each[i].flows.accepted;
+			s->w[i].rx_packets = each[i].stack.rx_packets;
+			if (pid != 0) {
+				s->rss += metrics_rss(pid);
+				s->fds += metrics_fds(pid);
+			}
+		}
+	} else if (ctx->tunnel != NULL)
+		tunnel_get_stats(ctx->tunnel, &s->st);
+	if (ctx->tun_name != NULL)
+		s->kernel_drops = tun_kernel_dropped(ctx->tun_name);
+	s->upstream = ctx->up != NULL ? upstream_name(ctx->up) : NULL;
 }
 
 static void
 main_sigusr1_cb(evutil_socket_t sig, short what, void *arg)
 {
+	struct main_ctx *ctx = arg;
+
 	(void)sig;
 	(void)what;
-	main_log_stats(arg);
+	/* the workers publish first, then the sum is logged */
+	if (ctx->workers != NULL)
+		workers_refresh(ctx->workers, main_stats_ready, ctx);
+	else
+		main_log_stats(ctx);
+}
+
+/*
+ * The daemon's signals come through a signalfd, not libevent's signal
+ * events: libevent keeps those in globals that a forked worker would
+ * inherit, and the worker has its own.
+ */
+static void
+main_signalfd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_ctx *ctx = arg;
+	struct signalfd_siginfo si;
+
+	(void)what;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGINT:
+		case SIGTERM:
+			log_info("signal %d: shutting down", (int)si.ssi_signo);
+			event_base_loopexit(ctx->base, NULL);
+			break;
+		case SIGHUP:
+			main_reload(ctx);
+			break;
+		case SIGUSR1:
+			main_sigusr1_cb(-1, 0, ctx);
+			break;
+		case SIGCHLD:
+			if (ctx->workers != NULL)
+				workers_reap(ctx->workers);
+			break;
+		}
+	}
+}
+
+/* ---- a worker process ---------------------------------------------------- */
+
+#define MAIN_PUBLISH_MS	1000
+
+/* Counters to the master: every second and when it asks (SIGUSR1). */
+static void
+main_worker_publish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_ctx *ctx = arg;
+	struct tunnel_stats st;
+
+	(void)fd;
+	(void)what;
+	tunnel_get_stats(ctx->tunnel, &st);
+	worker_publish(ctx->self, &st);
 }
 
 static void
-main_signal_cb(evutil_socket_t sig, short what, void *arg)
+main_worker_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct event_base *base = arg;
-
+	(void)sig;
 	(void)what;
-	log_info("signal %d: shutting down", (int)sig);
-	event_base_loopexit(base, NULL);
+	event_base_loopexit(arg, NULL);
+}
+
+/*
+ * The body of a worker (workers_run_cb), in the child: its own event
+ * loop, upstream and tunnel on its queue.  ctx is the child's copy of the
+ * master's; the master's event base is never touched here.
+ */
+static int
+main_worker_run(void *arg, const struct worker_self *self)
+{
+	struct main_ctx *ctx = arg;
+	struct event *ev[5] = { NULL };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct timeval tv = { MAIN_PUBLISH_MS / 1000,
+	    (MAIN_PUBLISH_MS % 1000) * 1000 };
+	char err[CONFIG_ERR_MAX + 64];
+	int rc = 1;
+
+	close(ctx->sigfd);
+	ctx->sigfd = -1;
+	ctx->self = self;
+	ctx->workers = NULL;
+	ctx->metrics = NULL;
+	ctx->routed = false;
+	ctx->tunnel = NULL;
+	if ((ctx->base = event_base_new()) == NULL) {
+		log_errorx("event_base_new failed");
+		return 1;
+	}
+	/* the master's upstream is bound to the master's loop */
+	if ((ctx->up = upstream_new(ctx->base, ctx->c, err,
+	    sizeof(err))) == NULL) {
+		log_errorx("%s", err);
+		goto out;
+	}
+	if ((ctx->tunnel = tunnel_new(ctx->base, self->queue_fd,
+	    ctx->tun->vnet_hdr, ctx->c, ctx->up, NULL, main_stack_fatal_cb,
+	    ctx)) == NULL)
+		goto out;
+	tunnel_set_share(ctx->tunnel, self->flows, self->udps, self->n,
+	    self->idx);
+	if (udps_set_steer(tunnel_udps(ctx->tunnel), self->idx, self->n,
+	    self->steer_tx, self->steer_rx) == -1)
+		goto out;
+	for (int i = 0; i < 4; i++) {
+		if (sigs[i] == SIGHUP)
+			ev[i] = evsignal_new(ctx->base, sigs[i], main_sighup_cb,
+			    ctx);
+		else if (sigs[i] == SIGUSR1)
+			ev[i] = evsignal_new(ctx->base, sigs[i],
+			    main_worker_publish_cb, ctx);
+		else
+			ev[i] = evsignal_new(ctx->base, sigs[i],
+			    main_worker_stop_cb, ctx->base);
+		if (ev[i] == NULL || evsignal_add(ev[i], NULL) == -1) {
+			log_errorx("cannot install signal handlers");
+			goto out;
+		}
+	}
+	if ((ev[4] = event_new(ctx->base, -1, EV_PERSIST,
+	    main_worker_publish_cb, ctx)) == NULL ||
+	    event_add(ev[4], &tv) == -1) {
+		log_errorx("cannot add the publishing timer");
+		goto out;
+	}
+	sigprocmask(SIG_SETMASK, &ctx->sigmask, NULL);
+	main_worker_publish_cb(-1, 0, ctx);	/* set up: the master waits */
+	log_debug("relaying on queue %u", self->idx);
+	if (event_base_dispatch(ctx->base) == -1)
+		log_errorx("event loop failed");
+	else
+		rc = ctx->failed ? WORKER_EXIT_FATAL : 0;
+	main_worker_publish_cb(-1, 0, ctx);
+out:
+	tunnel_free(ctx->tunnel);
+	upstream_free(ctx->up);
+	for (int i = 0; i < 5; i++)
+		if (ev[i] != NULL)
+			event_free(ev[i]);
+	event_base_free(ctx->base);
+	return rc;
+}
+
+/* How many workers: [process] workers, or the CPUs (auto). */
+static unsigned
+main_workers(const struct config *c)
+{
+	int n;
+
+	if (c->workers > 0)
+		return c->workers;
+	n = get_nprocs();
+	if (n < 1)
+		n = 1;
+	return n > CONFIG_WORKERS_AUTO_MAX ? CONFIG_WORKERS_AUTO_MAX :
+	    (unsigned)n;
 }
 
 int
@@ -795,19 +844,18 @@ main(int argc, char *argv[])
 	bool check_only = false;
 	int ch, idx, nov = 0, rc = 1;
 	struct event_base *base = NULL;
-	struct event *sigint = NULL, *sigterm = NULL, *sigusr1 = NULL;
-	struct event *sighup = NULL, *watchdog = NULL;
+	struct event *sigev = NULL, *watchdog = NULL;
+	sigset_t sigs;
 	uint64_t wd_usec;
 	struct main_ctx ctx;
 	struct upstream *up = NULL;
 	struct tun tun = { .fd = -1 };
-	struct stack *stack = NULL;
-	struct flows *flows = NULL;
-	struct flows_limits lim;
-	struct udps_limits ulim;
+	int queues[TUN_QUEUES_MAX];
+	unsigned nworkers;
 	char upname[URL_HOST_MAX + 32];
 
 	memset(&ctx, 0, sizeof(ctx));
+	ctx.sigfd = -1;
 	/*
 	 * libevent's buffer chains come and go in 256 KiB pieces; glibc's
 	 * default trimming returns and refetches them from the kernel all
@@ -907,6 +955,17 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	ctx.up = up;
+	ctx.tun = &tun;
+	nworkers = main_workers(&c);
+	if (nworkers > 1 && c.tun_fd >= 0) {
+		log_info("process: an adopted TUN fd is one queue: one worker");
+		nworkers = 1;
+	}
+	if (nworkers > 1 && c.dns_mode == CONFIG_DNS_FAKE_IP) {
+		log_info("process: [dns] mode = fake-ip keeps its table in one "
+		    "process: one worker");
+		nworkers = 1;
+	}
 	if (c.tun_fd >= 0) {
 		int mtu;
 
@@ -922,7 +981,14 @@ main(int argc, char *argv[])
 		}
 		c.mtu = mtu;
 	} else {
-		if ((c.offload ? tun_open_offload(&tun, c.tun_name) :
+		int n;
+
+		if (nworkers > 1) {
+			if ((n = tun_open_queues(&tun, c.tun_name, c.offload,
+			    queues, (int)nworkers)) == -1)
+				goto out;
+			nworkers = (unsigned)n;
+		} else if ((c.offload ? tun_open_offload(&tun, c.tun_name) :
 		    tun_open(&tun, c.tun_name)) == -1)
 			goto out;
 		if (tun_set_mtu(&tun, c.mtu) == -1 ||
@@ -931,27 +997,16 @@ main(int argc, char *argv[])
 		    tun_up(&tun) == -1)
 			goto out;
 	}
-	if ((stack = stack_new(base, tun.fd, c.mtu)) == NULL ||
-	    (tun.vnet_hdr && stack_set_vnet_hdr(stack) == -1))
-		goto out;
-	main_limits(&c, &lim, &ulim);
 	ctx.base = base;
-	stack_set_fatal_cb(stack, main_stack_fatal_cb, &ctx);
-	if ((flows = flows_new(base, stack, up, &lim)) == NULL)
-		goto out;
-	ctx.stack = stack;
-	ctx.flows = flows;
 	ctx.tun_name = tun.name;
-	stack_set_icmp_echo(stack, c.icmp == CONFIG_ICMP_LOCAL);
-	if ((ctx.udps = udps_new(base, stack, up, &ulim)) == NULL ||
-	    main_dns_setup(&ctx, &c, up) == -1)
+	/* one worker: the tunnel runs here; more: in the workers, later */
+	if (nworkers == 1 && (ctx.tunnel = tunnel_new(base, tun.fd,
+	    tun.vnet_hdr, &c, up, NULL, main_stack_fatal_cb, &ctx)) == NULL)
 		goto out;
 	if (c.metrics_listen.ss_family != AF_UNSPEC) {
-		ctx.msrc = (struct metrics_sources){ stack, flows, ctx.udps,
-		    ctx.dnsfwd, ctx.fakeip, &ctx.up, tun.name };
 		if ((ctx.metrics = metrics_new(base,
-		    (struct sockaddr *)&c.metrics_listen, &ctx.msrc, err,
-		    sizeof(err))) == NULL) {
+		    (struct sockaddr *)&c.metrics_listen, main_metrics_get,
+		    &ctx, err, sizeof(err))) == NULL) {
 			log_errorx("metrics: %s", err);
 			goto out;
 		}
@@ -959,15 +1014,16 @@ main(int argc, char *argv[])
 		    &c.metrics_listen, upname, sizeof(upname)));
 	}
 
-	sigint = evsignal_new(base, SIGINT, main_signal_cb, base);
-	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, base);
-	sigusr1 = evsignal_new(base, SIGUSR1, main_sigusr1_cb, &ctx);
-	sighup = evsignal_new(base, SIGHUP, main_sighup_cb, &ctx);
-	if (sigint == NULL || sigterm == NULL || sigusr1 == NULL ||
-	    sighup == NULL || evsignal_add(sigint, NULL) == -1 ||
-	    evsignal_add(sigterm, NULL) == -1 ||
-	    evsignal_add(sigusr1, NULL) == -1 ||
-	    evsignal_add(sighup, NULL) == -1) {
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &sigs, &ctx.sigmask) == -1 ||
+	    (ctx.sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1 || (sigev = event_new(base, ctx.sigfd, EV_READ | EV_PERSIST,
+	    main_signalfd_cb, &ctx)) == NULL || event_add(sigev, NULL) == -1) {
 		log_errorx("cannot install signal handlers");
 		goto out;
 	}
@@ -1007,9 +1063,21 @@ main(int argc, char *argv[])
 		    c.route_auto || c.fwmark != 0 || c.interface[0] != '\0' ?
 		    "" : " none");
 	}
-	log_info("ready: tun %s mtu %d%s, upstream %s", tun.name, c.mtu,
-	    tun.vnet_hdr ? " offloads" : "",
-	    url_redacted(&c.upstream, upname, sizeof(upname)));
+	if (nworkers > 1) {
+		/* after the privilege drop: a restarted worker is forked
+		 * from this process as it is then */
+		if ((ctx.workers = workers_new(base, nworkers, queues,
+		    main_worker_run, &ctx)) == NULL)
+			goto out;
+		if (!workers_wait_up(ctx.workers, 10000)) {
+			log_errorx("process: a worker did not start");
+			goto out;
+		}
+	}
+	log_info("ready: tun %s mtu %d%s, upstream %s, %u worker%s", tun.name,
+	    c.mtu, tun.vnet_hdr ? " offloads" : "",
+	    url_redacted(&c.upstream, upname, sizeof(upname)), nworkers,
+	    nworkers > 1 ? "s" : "");
 	notify_send("READY=1\nSTATUS=relaying: tun %s, upstream %s\n"
 	    "MAINPID=%ld", tun.name, upname, (long)getpid());
 	if ((wd_usec = notify_watchdog_usec()) > 0) {
@@ -1029,6 +1097,12 @@ main(int argc, char *argv[])
 		rc = ctx.failed ? 1 : 0;
 out:
 	notify_send("STOPPING=1\nSTATUS=stopping");
+	if (ctx.workers != NULL) {
+		/* they close their flows and publish their last counters */
+		workers_stop(ctx.workers, 5000);
+		if (workers_failed(ctx.workers))
+			rc = 1;
+	}
 	if (hooked)
 		main_hook(&c, tun.name, "down", c.route_down_cmd);
 	/*
@@ -1042,28 +1116,19 @@ out:
 			log_warnx("%s", err);
 	}
 	main_log_stats(&ctx);
-	if (ctx.fakeip != NULL && c.state_file[0] != '\0' &&
-	    fakeip_save(ctx.fakeip, c.state_file, err, sizeof(err)) == -1)
+	if (ctx.tunnel != NULL && tunnel_fakeip(ctx.tunnel) != NULL &&
+	    c.state_file[0] != '\0' && fakeip_save(tunnel_fakeip(ctx.tunnel),
+	    c.state_file, err, sizeof(err)) == -1)
 		log_warnx("dns: state_file: %s", err);
 	metrics_free(ctx.metrics);
-	udps_free(ctx.udps);
-	flows_free(flows);
-	dnsfwd_free(ctx.dnsfwd);
-	fakeip_free(ctx.fakeip);
-	/* let libevent finalize the bufferevents of the flows just closed */
-	if (base != NULL)
-		event_base_loop(base, EVLOOP_NONBLOCK);
-	stack_free(stack);
+	tunnel_free(ctx.tunnel);
+	workers_free(ctx.workers);
 	tun_close(&tun);
 	upstream_free(ctx.up);
-	if (sigint != NULL)
-		event_free(sigint);
-	if (sigterm != NULL)
-		event_free(sigterm);
-	if (sigusr1 != NULL)
-		event_free(sigusr1);
-	if (sighup != NULL)
-		event_free(sighup);
+	if (sigev != NULL)
+		event_free(sigev);
+	if (ctx.sigfd != -1)
+		close(ctx.sigfd);
 	if (watchdog != NULL)
 		event_free(watchdog);
 	if (base != NULL)

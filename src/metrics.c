@@ -29,7 +29,8 @@
 
 struct metrics {
 	struct evhttp		*http;
-	struct metrics_sources	 src;
+	metrics_get_cb		 get;
+	void			*arg;
 };
 
 /* The HELP and TYPE lines of a metric. */
@@ -58,14 +59,18 @@ metrics_label(struct evbuffer *b, const char *name, const char *label,
 	evbuffer_add_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, value, v);
 }
 
-/* Resident memory of this process in bytes, 0 if unknown. */
-static unsigned long long
-metrics_rss(void)
+unsigned long long
+metrics_rss(pid_t pid)
 {
 	unsigned long long size = 0, rss = 0;
+	char path[64];
 	FILE *f;
 
-	if ((f = fopen("/proc/self/statm", "r")) == NULL)
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/statm");
+	else
+		snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
 		return 0;
 	if (fscanf(f, "%llu %llu", &size, &rss) != 2)
 		rss = 0;
@@ -73,30 +78,34 @@ metrics_rss(void)
 	return rss * (unsigned long long)sysconf(_SC_PAGESIZE);
 }
 
-/* Open file descriptors of this process. */
-static unsigned long long
-metrics_fds(void)
+unsigned long long
+metrics_fds(pid_t pid)
 {
 	unsigned long long n = 0;
 	struct dirent *de;
+	char path[64];
 	DIR *d;
 
-	if ((d = opendir("/proc/self/fd")) == NULL)
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/fd");
+	else
+		snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n > 0 ? n - 1 : 0;	/* not the one opendir holds */
+	/* not the one opendir holds */
+	return pid == 0 && n > 0 ? n - 1 : n;
 }
 
 static void
-metrics_flows(struct evbuffer *b, const struct metrics_sources *src)
+metrics_flows(struct evbuffer *b, const struct metrics_snapshot *src)
 {
-	struct flows_stats fs;
+	const struct flows_stats fs = src->st.flows;
 	uint64_t other;
 
-	flows_get_stats(src->flows, &fs);
 	metrics_one(b, "sluice_flows_active", "gauge",
 	    "TCP flows open now.", fs.active);
 	metrics_one(b, "sluice_flows_accepted_total", "counter",
@@ -125,15 +134,14 @@ metrics_flows(struct evbuffer *b, const struct metrics_sources *src)
 }
 
 static void
-metrics_upstream(struct evbuffer *b, const struct metrics_sources *src)
+metrics_upstream(struct evbuffer *b, const struct metrics_snapshot *src)
 {
 	static const char *const kinds[UPSTREAM_FAIL_KINDS] = {
 		"timeout", "connect", "tls", "proxy", "destination",
 	};
-	struct upstream_stats us;
+	const struct upstream_stats us = src->st.up;
 	int i;
 
-	upstream_get_stats(src->up != NULL ? *src->up : NULL, &us);
 	metrics_head(b, "sluice_upstream_dial_seconds", "histogram",
 	    "Time to open a tunnel through the upstream proxy (connect, TLS, "
 	    "proxy handshake).");
@@ -161,13 +169,12 @@ metrics_upstream(struct evbuffer *b, const struct metrics_sources *src)
 }
 
 static void
-metrics_udp(struct evbuffer *b, const struct metrics_sources *src)
+metrics_udp(struct evbuffer *b, const struct metrics_snapshot *src)
 {
-	struct udps_stats u;
+	const struct udps_stats u = src->st.udp;
 
-	if (src->udps == NULL)
+	if (!src->st.has_udp)
 		return;
-	udps_get_stats(src->udps, &u);
 	metrics_one(b, "sluice_udp_associations_active", "gauge",
 	    "UDP associations opening or open.", u.active);
 	metrics_one(b, "sluice_udp_associations_opened_total", "counter",
@@ -216,13 +223,12 @@ metrics_udp(struct evbuffer *b, const struct metrics_sources *src)
 }
 
 static void
-metrics_dns(struct evbuffer *b, const struct metrics_sources *src)
+metrics_dns(struct evbuffer *b, const struct metrics_snapshot *src)
 {
-	struct dnsfwd_stats d;
-	struct fakeip_stats f;
+	const struct dnsfwd_stats d = src->st.dns;
+	const struct fakeip_stats f = src->st.fakeip;
 
-	if (src->dnsfwd != NULL) {
-		dnsfwd_get_stats(src->dnsfwd, &d);
+	if (src->st.has_dns) {
 		metrics_head(b, "sluice_dns_queries_total", "counter",
 		    "DNS queries over UDP taken, by outcome.");
 		metrics_label(b, "sluice_dns_queries_total", "outcome",
@@ -246,8 +252,7 @@ metrics_dns(struct evbuffer *b, const struct metrics_sources *src)
 		metrics_one(b, "sluice_dns_connections", "gauge",
 		    "TCP connections to resolvers.", d.conns);
 	}
-	if (src->fakeip != NULL) {
-		fakeip_get_stats(src->fakeip, &f);
+	if (src->st.has_fakeip) {
 		metrics_one(b, "sluice_fakeip_mappings", "gauge",
 		    "Names mapped to fake addresses.", f.mappings);
 		metrics_one(b, "sluice_fakeip_evicted_total", "counter",
@@ -259,11 +264,10 @@ metrics_dns(struct evbuffer *b, const struct metrics_sources *src)
 }
 
 static void
-metrics_stack(struct evbuffer *b, const struct metrics_sources *src)
+metrics_stack(struct evbuffer *b, const struct metrics_snapshot *src)
 {
-	struct stack_stats ss;
+	const struct stack_stats ss = src->st.stack;
 
-	stack_get_stats(src->stack, &ss);
 	metrics_head(b, "sluice_tun_packets_total", "counter",
 	    "Packets through the TUN device, by direction.");
 	metrics_label(b, "sluice_tun_packets_total", "direction", "rx",
@@ -288,9 +292,8 @@ metrics_stack(struct evbuffer *b, const struct metrics_sources *src)
 	    ss.tcp_dropped);
 	metrics_label(b, "sluice_tun_dropped_total", "where", "icmp_echo",
 	    ss.echo_dropped);
-	if (src->tun_name != NULL)
-		metrics_label(b, "sluice_tun_dropped_total", "where",
-		    "kernel_queue", tun_kernel_dropped(src->tun_name));
+	metrics_label(b, "sluice_tun_dropped_total", "where",
+	    "kernel_queue", src->kernel_drops);
 	metrics_one(b, "sluice_lwip_assertions_total", "counter",
 	    "lwIP assertions that fired (logged, not fatal).",
 	    ss.lwip_asserts);
@@ -302,41 +305,69 @@ metrics_stack(struct evbuffer *b, const struct metrics_sources *src)
 	    "%.2f\n", ss.seg_used_pct / 100.0);
 }
 
+/* Worker processes: each one's share, and restarts. */
+static void
+metrics_workers(struct evbuffer *b, const struct metrics_snapshot *src)
+{
+	char w[16];
+
+	if (src->nworkers <= 1)
+		return;
+	metrics_one(b, "sluice_workers", "gauge",
+	    "Worker processes, one per TUN queue.", src->nworkers);
+	metrics_one(b, "sluice_worker_restarts_total", "counter",
+	    "Worker processes that died and were started again.",
+	    src->restarts);
+	metrics_head(b, "sluice_worker_flows_accepted_total", "counter",
+	    "TCP flows taken, by worker (since it started).");
+	for (unsigned i = 0; i < src->nworkers; i++) {
+		snprintf(w, sizeof(w), "%u", i);
+		metrics_label(b, "sluice_worker_flows_accepted_total",
+		    "worker", w, src->w[i].accepted);
+	}
+	metrics_head(b, "sluice_worker_tun_rx_packets_total", "counter",
+	    "Packets read from the TUN, by worker (queue).");
+	for (unsigned i = 0; i < src->nworkers; i++) {
+		snprintf(w, sizeof(w), "%u", i);
+		metrics_label(b, "sluice_worker_tun_rx_packets_total",
+		    "worker", w, src->w[i].rx_packets);
+	}
+}
+
 int
-metrics_render(struct evbuffer *out, const struct metrics_sources *src)
+metrics_render(struct evbuffer *out, const struct metrics_snapshot *src)
 {
 	metrics_flows(out, src);
 	metrics_upstream(out, src);
 	metrics_udp(out, src);
 	metrics_dns(out, src);
 	metrics_stack(out, src);
+	metrics_workers(out, src);
 	metrics_one(out, "sluice_process_resident_memory_bytes", "gauge",
-	    "Resident memory of the sluice process.", metrics_rss());
+	    "Resident memory of the sluice processes (workers too).",
+	    src->rss);
 	metrics_one(out, "sluice_process_open_fds", "gauge",
-	    "File descriptors open in the sluice process.", metrics_fds());
+	    "File descriptors open in the sluice processes (workers too).",
+	    src->fds);
 	return 0;
 }
 
 /* /status: the headline numbers as one JSON object. */
 static void
-metrics_status(struct evbuffer *b, const struct metrics_sources *src)
+metrics_status(struct evbuffer *b, const struct metrics_snapshot *src)
 {
-	struct flows_stats fs;
-	struct udps_stats us;
+	const struct flows_stats fs = src->st.flows;
+	const struct udps_stats us = src->st.udp;
 
-	flows_get_stats(src->flows, &fs);
-	memset(&us, 0, sizeof(us));
-	if (src->udps != NULL)
-		udps_get_stats(src->udps, &us);
 	evbuffer_add_printf(b, "{\"upstream\":\"%s\",\"flows_active\":%u,"
 	    "\"flows_accepted\":%llu,\"flows_refused\":%llu,\"bytes_up\":%llu,"
 	    "\"bytes_down\":%llu,\"udp_associations\":%u,"
-	    "\"rss_bytes\":%llu,\"open_fds\":%llu}\n",
-	    src->up != NULL && *src->up != NULL ? upstream_name(*src->up) : "",
+	    "\"rss_bytes\":%llu,\"open_fds\":%llu,\"workers\":%u}\n",
+	    src->upstream != NULL ? src->upstream : "",
 	    fs.active, (unsigned long long)fs.accepted,
 	    (unsigned long long)fs.refused, (unsigned long long)fs.bytes_up,
-	    (unsigned long long)fs.bytes_down, us.active, metrics_rss(),
-	    metrics_fds());
+	    (unsigned long long)fs.bytes_down, us.active, src->rss, src->fds,
+	    src->nworkers > 1 ? src->nworkers : 1);
 }
 
 static void
@@ -347,6 +378,7 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	const char *uri = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *b;
+	struct metrics_snapshot *snap = NULL;
 	const char *type;
 
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
@@ -361,14 +393,23 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
 	}
+	if (strcmp(uri, "/metrics") == 0 || strcmp(uri, "/status") == 0) {
+		if ((snap = calloc(1, sizeof(*snap))) == NULL) {
+			evbuffer_free(b);
+			evhttp_send_error(req, HTTP_INTERNAL, NULL);
+			return;
+		}
+		m->get(m->arg, snap);
+	}
 	if (strcmp(uri, "/metrics") == 0) {
-		metrics_render(b, &m->src);
+		metrics_render(b, snap);
 		type = "text/plain; version=0.0.4; charset=utf-8";
 	} else if (strcmp(uri, "/status") == 0) {
-		metrics_status(b, &m->src);
+		metrics_status(b, snap);
 		type = "application/json";
 	} else {
 		evbuffer_free(b);
+		free(snap);
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 		return;
 	}
@@ -376,11 +417,12 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	    "Content-Type", type);
 	evhttp_send_reply(req, HTTP_OK, "OK", b);
 	evbuffer_free(b);
+	free(snap);
 }
 
 struct metrics *
 metrics_new(struct event_base *base, const struct sockaddr *addr,
-    const struct metrics_sources *src, char *err, size_t errlen)
+    metrics_get_cb get, void *arg, char *err, size_t errlen)
 {
 	struct metrics *m;
 	evutil_socket_t fd = -1;
@@ -394,7 +436,8 @@ metrics_new(struct event_base *base, const struct sockaddr *addr,
 		free(m);
 		return NULL;
 	}
-	m->src = *src;
+	m->get = get;
+	m->arg = arg;
 	if ((fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||

@@ -39,8 +39,13 @@ proc_run_hook(const char *what, const char *cmd, char *const env[],
 		return -1;
 	}
 	if (pid == 0) {
+		sigset_t none;
+
 		setpgid(0, 0);
 		signal(SIGPIPE, SIG_DFL);
+		/* the daemon takes its signals from a signalfd */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (i = 0; env != NULL && env[i] != NULL; i++)
 			putenv(env[i]);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);

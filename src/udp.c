@@ -49,6 +49,14 @@
 #define UDP_REFUSED_HOLD_MS	2000	/* after the proxy said no to UDP */
 #define UDP_RX_BATCH		64	/* datagrams read per wakeup */
 #define UDP_RX_BUF		(SOCKS5_UDP_HDR_MAX + 65535)
+#define UDP_STEER_MAX		16	/* workers */
+#define UDP_STEER_BATCH		64	/* datagrams per wakeup */
+
+/* A datagram handed to the worker that owns its source. */
+struct udp_steer_hdr {
+	struct sockaddr_storage	 src;
+	struct sockaddr_storage	 dst;
+};
 #define UDP_ICMP_RATE		1000	/* port unreachable per second */
 #define UDP_ICMP_BURST		100
 #define UDP_IOV_MAX		66	/* header + stack's 64 pieces + 1 */
@@ -112,10 +120,18 @@ struct udps {
 	udps_take_cb		 take;		/* DNS, before anything else */
 	void			*take_arg;
 	struct fakeip		*fakeip;	/* DNS fake-ip mode */
+	struct udps_share	*share;		/* workers: every one's count */
+	unsigned		 nshare;
+	struct udps_share	*self;
+	unsigned		 steer_self;	/* workers: which one we are */
+	unsigned		 steer_n;	/* 0: no steering */
+	int			 steer_tx[UDP_STEER_MAX];
+	struct event		*steer_ev;	/* on the rx socket */
 	struct udps_stats	 st;
 };
 
 static void	assoc_free(struct assoc *);
+static void	udps_publish(struct udps *);
 static void	udps_check_upstream(struct udps *);
 static bool	assoc_peer_known(const struct assoc *, const struct sockaddr *);
 static void	assoc_fail(struct assoc *, const char *, bool);
@@ -292,8 +308,10 @@ assoc_free(struct assoc *a)
 {
 	struct udps *u = a->u;
 
-	if (a->state != ASSOC_FAILED)
+	if (a->state != ASSOC_FAILED) {
 		u->st.active--;
+		udps_publish(u);
+	}
 	udp_unlink(a);
 	LIST_REMOVE(a, entry);
 	if (a->dial != NULL)
@@ -345,8 +363,10 @@ assoc_fail(struct assoc *a, const char *why, bool refused)
 		close(a->fd);
 		a->fd = -1;
 	}
-	if (a->state != ASSOC_FAILED)
+	if (a->state != ASSOC_FAILED) {
 		u->st.active--;
+		udps_publish(u);
+	}
 	a->state = ASSOC_FAILED;
 	evtimer_add(a->timer, &tv);
 }
@@ -715,6 +735,7 @@ assoc_new(struct udps *u, const struct sockaddr *client)
 	u->table[h] = a;
 	u->count++;
 	u->st.active++;
+	udps_publish(u);
 	LIST_INSERT_HEAD(&u->all, a, entry);
 	tv.tv_sec = u->lim.timeout_ms / 1000;
 	tv.tv_usec = (u->lim.timeout_ms % 1000) * 1000;
@@ -730,20 +751,130 @@ assoc_new(struct udps *u, const struct sockaddr *client)
 
 /* ---- intake -------------------------------------------------------------- */
 
+static void	udp_relay_input(struct udps *, const struct sockaddr *,
+		    const struct sockaddr *, const struct iovec *, int, size_t);
+
+static void
+udps_publish(struct udps *u)
+{
+	if (u->self != NULL)
+		atomic_store_explicit(&u->self->active, u->st.active,
+		    memory_order_relaxed);
+}
+
+unsigned
+udps_owner(const struct sockaddr *src, unsigned n)
+{
+	const unsigned char *p;
+	size_t len;
+	uint32_t h = 2166136261u;	/* FNV-1a: the same in every worker */
+	uint16_t port = addr_port(src);
+
+	if (n <= 1)
+		return 0;
+	if (src->sa_family == AF_INET6) {
+		p = ((const struct sockaddr_in6 *)(const void *)src)->
+		    sin6_addr.s6_addr;
+		len = 16;
+	} else {
+		p = (const unsigned char *)&((const struct sockaddr_in *)
+		    (const void *)src)->sin_addr;
+		len = 4;
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	h = (h ^ (port >> 8)) * 16777619u;
+	h = (h ^ (port & 0xff)) * 16777619u;
+	return h % n;
+}
+
+/* Hand a datagram to the worker that owns its source. */
+static void
+udp_steer_send(struct udps *u, unsigned owner, const struct sockaddr *src,
+    const struct sockaddr *dst, const struct iovec *iov, int iovcnt)
+{
+	struct udp_steer_hdr h;
+	struct iovec v[1 + 64];
+	struct msghdr m;
+	int n = iovcnt < 64 ? iovcnt : 64;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(&h.src, src, addr_len(src));
+	memcpy(&h.dst, dst, addr_len(dst));
+	v[0].iov_base = &h;
+	v[0].iov_len = sizeof(h);
+	memcpy(v + 1, iov, (size_t)n * sizeof(*iov));
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = v;
+	m.msg_iovlen = (size_t)n + 1;
+	if (sendmsg(u->steer_tx[owner], &m, MSG_DONTWAIT) == -1) {
+		static struct log_limit lim;
+
+		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp: handing a "
+		    "datagram to worker %u: %s", owner, strerror(errno));
+		u->st.send_error++;
+	}
+}
+
+/* Datagrams other workers handed us. */
+static void
+udp_steer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct udps *u = arg;
+	struct udp_steer_hdr *h;
+	struct iovec v;
+	ssize_t n;
+
+	(void)what;
+	for (int i = 0; i < UDP_STEER_BATCH; i++) {
+		n = recv(fd, u->rxbuf, UDP_RX_BUF, MSG_DONTWAIT | MSG_TRUNC);
+		if (n == -1)
+			return;
+		if ((size_t)n < sizeof(*h) || (size_t)n > UDP_RX_BUF) {
+			u->st.bad_reply++;
+			continue;
+		}
+		h = (struct udp_steer_hdr *)(void *)u->rxbuf;
+		v.iov_base = u->rxbuf + sizeof(*h);
+		v.iov_len = (size_t)n - sizeof(*h);
+		udp_relay_input(u, (struct sockaddr *)&h->src,
+		    (struct sockaddr *)&h->dst, &v, 1, v.iov_len);
+	}
+}
+
 /* A datagram from the TUN (stack_udp_cb). */
 static void
 udp_input_cb(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
     const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct udps *u = arg;
-	struct assoc *a;
-	struct timespec now;
-	unsigned char quote[1280];
-	size_t qlen = len < sizeof(quote) ? len : sizeof(quote);
 
 	if (u->take != NULL && u->take(u->take_arg, src, dst, iov, iovcnt,
 	    len))
 		return;
+	if (u->steer_n > 1) {
+		unsigned owner = udps_owner(src, u->steer_n);
+
+		if (owner != u->steer_self) {
+			udp_steer_send(u, owner, src, dst, iov, iovcnt);
+			return;
+		}
+	}
+	udp_relay_input(u, src, dst, iov, iovcnt, len);
+}
+
+/* A datagram whose source this worker owns. */
+static void
+udp_relay_input(struct udps *u, const struct sockaddr *src,
+    const struct sockaddr *dst, const struct iovec *iov, int iovcnt,
+    size_t len)
+{
+	struct assoc *a;
+	struct timespec now;
+	unsigned char quote[1280];
+	size_t qlen = len < sizeof(quote) ? len : sizeof(quote);
+	unsigned total;
+
 	if (u->no_udp != NULL) {
 		u->st.no_udp++;
 		goto unreach;
@@ -790,12 +921,17 @@ udp_input_cb(void *arg, const struct sockaddr *src, const struct sockaddr *dst,
 		u->st.refused++;
 		goto unreach;
 	}
-	if (u->count >= u->lim.max_flows) {
+	total = u->count;
+	for (unsigned i = 0; i < u->nshare; i++)
+		if (&u->share[i] != u->self)
+			total += atomic_load_explicit(&u->share[i].active,
+			    memory_order_relaxed);
+	if (total >= u->lim.max_flows) {
 		static struct log_limit lim;
 
 		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp: %u "
 		    "associations, the most [udp] max_flows allows: datagrams "
-		    "from new sources refused", u->count);
+		    "from new sources refused", total);
 		u->st.over_max++;
 		goto unreach;
 	}
@@ -858,6 +994,8 @@ udps_free(struct udps *u)
 	if (u == NULL)
 		return;
 	stack_udp_any(u->stack, NULL, NULL);
+	if (u->steer_ev != NULL)
+		event_free(u->steer_ev);
 	while ((a = LIST_FIRST(&u->all)) != NULL)
 		assoc_free(a);
 	free(u->table);
@@ -901,6 +1039,33 @@ void
 udps_set_fakeip(struct udps *u, struct fakeip *fi)
 {
 	u->fakeip = fi;
+}
+
+void
+udps_set_share(struct udps *u, struct udps_share *all, unsigned n,
+    unsigned self)
+{
+	u->share = all;
+	u->nshare = n;
+	u->self = &all[self];
+	udps_publish(u);
+}
+
+int
+udps_set_steer(struct udps *u, unsigned self, unsigned n, const int *tx,
+    int rx)
+{
+	if (n > UDP_STEER_MAX || self >= n)
+		return -1;
+	if ((u->steer_ev = event_new(u->base, rx, EV_READ | EV_PERSIST,
+	    udp_steer_cb, u)) == NULL || event_add(u->steer_ev, NULL) == -1) {
+		log_errorx("udp: cannot take datagrams from other workers");
+		return -1;
+	}
+	memcpy(u->steer_tx, tx, n * sizeof(*tx));
+	u->steer_self = self;
+	u->steer_n = n;
+	return 0;
 }
 
 void

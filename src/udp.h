@@ -15,6 +15,7 @@
 #ifndef SLUICE_UDP_H
 #define SLUICE_UDP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,5 +90,27 @@ void		 udps_set_take(struct udps *u, udps_take_cb cb, void *arg);
  * come back from that address.  fi must outlive u.
  */
 void		 udps_set_fakeip(struct udps *u, struct fakeip *fi);
+
+/*
+ * Worker processes: each publishes its associations in all[self] (shared
+ * memory of n slots) and [udp] max_flows holds for the sum.
+ */
+struct udps_share {
+	_Atomic unsigned	active;
+};
+void		 udps_set_share(struct udps *u, struct udps_share *all,
+		    unsigned n, unsigned self);
+/*
+ * Worker processes: the kernel spreads a client socket's datagrams over
+ * the TUN queues by the whole 4-tuple, but its one association (its
+ * mapping) must live in one worker.  Each source address and port has an
+ * owner, udps_owner(src, n); a datagram that reaches another worker goes
+ * to its owner over a datagram socket: tx[owner] (n of them, shared by
+ * every worker), received on rx by the owner.  DNS taken by the take
+ * callback is answered where it arrives.
+ */
+int		 udps_set_steer(struct udps *u, unsigned self, unsigned n,
+		    const int *tx, int rx);
+unsigned	 udps_owner(const struct sockaddr *src, unsigned n);
 
 #endif
