@@ -75,26 +75,38 @@ perf_main_fail(struct perf_run *r, const char *fmt, ...)
 	perf_run_check(r->p);
 }
 
+/* Bytes the clients of the current run have moved so far. */
+static uint64_t
+perf_client_moved(const struct perf *p)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < p->nstreams; i++)
+		sum += atomic_load_explicit(&p->streams[i]->client_moved,
+		    memory_order_relaxed);
+	return sum;
+}
+
 static void
 perf_interval_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct perf *p = arg;
-	struct perf_run *r = p->run;
 	struct timespec now;
 	struct timeval tv;
 	double t, wait;
 
 	(void)fd;
 	(void)what;
-	if (r == NULL || r->finished)
+	if (p->nstreams == 0 || p->finished)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	t = perf_ts_diff(&r->t_start, &now);
-	if (t >= r->tick_at) {
-		perf_tick_print(p, r, t, false);
-		r->tick_at += 1;
+	t = perf_ts_diff(&p->t0, &now);
+	if (t >= p->tick_at) {
+		perf_tick_print(p, t, false);
+		p->tick_at += 1;
 	}
-	wait = r->tick_at - t;
+	wait = p->tick_at - t;
 	if (wait < 0.001)
 		wait = 0.001;
 	tv.tv_sec = (time_t)wait;
@@ -102,13 +114,21 @@ perf_interval_timer_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(p->tick_ev, &tv);
 }
 
-/* The server accepted: interval lines start now. */
+/*
+ * The server accepted r: interval lines start now (a worker tells the
+ * parent instead).
+ */
 void
 perf_tick_arm(struct perf *p, struct perf_run *r)
 {
 	struct timeval tv = { 1, 0 };
 
-	r->tick_at = 1;
+	if (p->ctl_fd != -1) {
+		perf_worker_check(p);
+		return;
+	}
+	p->t0 = r->t_start;
+	p->tick_at = 1;
 	if (!p->o.quiet) {
 		fprintf(stderr, "[ ID] Interval           Transfer     "
 		    "Bitrate\n");
@@ -118,22 +138,30 @@ perf_tick_arm(struct perf *p, struct perf_run *r)
 
 /* The run is over, well or (failed) badly: stop the loop. */
 static void
-perf_run_finish(struct perf *p, struct perf_run *r, bool failed)
+perf_run_finish(struct perf *p, bool failed)
 {
+	struct perf_run *r;
+	unsigned i;
 	int fd;
 
-	if (r->finished)
+	if (p->finished)
 		return;
-	r->finished = true;
+	p->finished = true;
+	for (i = 0; i < p->nstreams; i++)
+		p->streams[i]->finished = true;
 	evtimer_del(p->tick_ev);
 	evtimer_del(p->deadline_ev);
 	if (failed) {
-		/* unblock the threads */
-		atomic_store(&r->abort, true);
-		if ((fd = atomic_load(&r->client_fd)) != -1)
-			shutdown(fd, SHUT_RDWR);
-		perf_server_drop(r, true);
-		if (p->o.path == PERF_PATH_RELAY) {
+		/* unblock the threads; workers stop at tear-down */
+		for (i = 0; i < p->nstreams; i++) {
+			r = p->streams[i];
+			atomic_store(&r->abort, true);
+			if ((fd = atomic_load(&r->client_fd)) != -1)
+				shutdown(fd, SHUT_RDWR);
+		}
+		if (p->run != NULL)
+			perf_server_drop(p->run, true);
+		if (p->o.path == PERF_PATH_RELAY && !PERF_PARENT(p)) {
 			pthread_mutex_lock(&p->socks.lock);
 			if (p->socks.conn_fd != -1)
 				shutdown(p->socks.conn_fd, SHUT_RDWR);
@@ -147,22 +175,34 @@ perf_run_finish(struct perf *p, struct perf_run *r, bool failed)
 void
 perf_run_check(struct perf *p)
 {
-	struct perf_run *r = p->run;
-	bool cdone, sdone, failed;
+	struct perf_run *r;
+	bool cdone, sdone, failed = false, done = true;
+	unsigned i;
 
-	if (r == NULL || r->finished)
+	if (p->ctl_fd != -1) {
+		perf_worker_check(p);
 		return;
-	if (atomic_load(&r->accepted) && p->o.path == PERF_PATH_RELAY &&
-	    r->tick_at == 0)
-		perf_tick_arm(p, r);
-	/* a thread's error text is ours to read once its done flag is set */
-	cdone = atomic_load(&r->client_done);
-	sdone = atomic_load(&r->server_done);
-	failed = r->main_err[0] != '\0' ||
-	    (cdone && r->client_err[0] != '\0') ||
-	    (sdone && r->server_err[0] != '\0');
-	if (failed || (cdone && sdone))
-		perf_run_finish(p, r, failed);
+	}
+	if (p->nstreams == 0 || p->finished)
+		return;
+	for (i = 0; i < p->nstreams && p->tick_at == 0; i++)
+		if (atomic_load(&p->streams[i]->accepted))
+			perf_tick_arm(p, p->streams[i]);
+	for (i = 0; i < p->nstreams; i++) {
+		r = p->streams[i];
+		/* a thread's error text is ours to read once its done flag
+		 * is set */
+		cdone = atomic_load(&r->client_done);
+		sdone = atomic_load(&r->server_done);
+		if (r->main_err[0] != '\0' ||
+		    (cdone && r->client_err[0] != '\0') ||
+		    (sdone && r->server_err[0] != '\0'))
+			failed = true;
+		if (!cdone || !sdone)
+			done = false;
+	}
+	if (failed || done)
+		perf_run_finish(p, failed);
 }
 
 static void
@@ -181,15 +221,15 @@ static void
 perf_deadline_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct perf *p = arg;
-	struct perf_run *r = p->run;
 
 	(void)fd;
 	(void)what;
-	if (r == NULL || r->finished)
+	if (p->nstreams == 0 || p->finished)
 		return;
-	perf_main_fail(r, "timed out after %u s (the client moved %llu of "
-	    "%llu bytes)", p->o.timeout_s,
-	    (unsigned long long)atomic_load(&r->client_moved),
+	perf_main_fail(p->streams[0], "timed out after %u s (the client%s "
+	    "moved %llu of %llu bytes)", p->o.timeout_s,
+	    p->nstreams > 1 ? "s" : "",
+	    (unsigned long long)perf_client_moved(p),
 	    (unsigned long long)p->o.bytes);
 }
 
@@ -206,78 +246,167 @@ perf_run_error(const struct perf_run *r)
 	return NULL;
 }
 
+/*
+ * The current run's error, or NULL: as perf_run_error() for one
+ * connection, and the main thread's and servers' errors before the
+ * clients' (which are often only "aborted" because of them).
+ */
+const char *
+perf_error(const struct perf *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nstreams; i++)
+		if (p->streams[i]->main_err[0] != '\0')
+			return p->streams[i]->main_err;
+	for (i = 0; i < p->nstreams; i++)
+		if (p->streams[i]->server_err[0] != '\0')
+			return p->streams[i]->server_err;
+	for (i = 0; i < p->nstreams; i++)
+		if (p->streams[i]->client_err[0] != '\0')
+			return p->streams[i]->client_err;
+	return NULL;
+}
+
+/* Free the current run's connections. */
+static void
+perf_streams_free(struct perf *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nstreams; i++)
+		free(p->streams[i]);
+	p->nstreams = 0;
+	p->run = NULL;
+}
+
+/*
+ * The connections of run idx: one, served here, or one per worker, each
+ * with its share of the bytes and a source port that steers it to its
+ * worker's queue.  0 or -1.
+ */
+static int
+perf_streams_new(struct perf *p, unsigned idx)
+{
+	unsigned i, n = PERF_PARENT(p) ? p->o.workers : 1;
+	struct perf_run *r;
+
+	for (i = 0; i < n; i++) {
+		if ((r = calloc(1, sizeof(*r))) == NULL) {
+			fprintf(stderr, "sluice: --perf: out of memory\n");
+			perf_streams_free(p);
+			return -1;
+		}
+		r->p = p;
+		r->idx = idx;
+		r->stream = i;
+		r->port = p->o.mode == PERF_READER ? PERF_PORT_READER :
+		    PERF_PORT_WRITER;
+		r->bytes = p->o.bytes / n + (i < p->o.bytes % n ? 1 : 0);
+		if (PERF_PARENT(p))
+			r->sport = perf_client_port(p, idx, i);
+		atomic_init(&r->client_fd, -1);
+		p->streams[p->nstreams++] = r;
+	}
+	if (!PERF_PARENT(p)) {
+		p->run = p->streams[0];
+		stack_get_stats(p->stack, &p->run->st0);
+	}
+	p->finished = false;
+	p->tick_at = 0;
+	p->tick_bytes = 0;
+	return 0;
+}
+
 /* One run: 0, or -1 (the error is printed). */
 static int
 perf_run_once(struct perf *p, unsigned idx)
 {
 	struct perf_run *r;
 	struct timeval tv = { (time_t)p->o.timeout_s, 0 };
-	pthread_t client;
+	struct timespec t_start, t_end;
+	pthread_t client[PERF_WORKERS_MAX];
+	unsigned i, started = 0;
 	const char *err;
 	double secs = 0, gbps = 0;
 	int rc = -1;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		fprintf(stderr, "sluice: --perf: out of memory\n");
+	if (perf_streams_new(p, idx) == -1)
 		return -1;
-	}
-	r->p = p;
-	r->idx = idx;
-	r->port = p->o.mode == PERF_READER ? PERF_PORT_READER :
-	    PERF_PORT_WRITER;
-	atomic_init(&r->client_fd, -1);
-	stack_get_stats(p->stack, &r->st0);
-	p->run = r;
-	if (p->o.path == PERF_PATH_RELAY) {
+	if (p->o.path == PERF_PATH_RELAY && !PERF_PARENT(p)) {
 		pthread_mutex_lock(&p->socks.lock);
-		p->socks.run = r;
+		p->socks.run = p->run;
 		pthread_mutex_unlock(&p->socks.lock);
 	}
+	if (PERF_PARENT(p) && perf_workers_run(p) == -1)
+		goto out;
 	evtimer_add(p->deadline_ev, &tv);
-	if (pthread_create(&client, NULL, perf_client_main, r) != 0) {
+	for (i = 0; i < p->nstreams; i++) {
+		if (pthread_create(&client[i], NULL, perf_client_main,
+		    p->streams[i]) != 0)
+			break;
+		started++;
+	}
+	if (started < p->nstreams) {
 		fprintf(stderr, "sluice: --perf: cannot start the client "
 		    "thread\n");
-		evtimer_del(p->deadline_ev);
-		goto out;
+		if (started == 0) {
+			evtimer_del(p->deadline_ev);
+			goto out;
+		}
+		perf_main_fail(p->streams[started], "cannot start the client "
+		    "thread");
 	}
-	if (event_base_dispatch(p->base) == -1)
-		perf_main_fail(r, "event loop failed");
-	if (!r->finished)
-		perf_main_fail(r, "event loop ended early");
-	pthread_join(client, NULL);
-	if (atomic_load(&r->client_fd) != -1)
-		close(atomic_load(&r->client_fd));
-	if (p->o.path == PERF_PATH_RELAY) {
+	if (!p->finished && event_base_dispatch(p->base) == -1)
+		perf_main_fail(p->streams[0], "event loop failed");
+	if (!p->finished)
+		perf_main_fail(p->streams[0], "event loop ended early");
+	for (i = 0; i < started; i++)
+		pthread_join(client[i], NULL);
+	for (i = 0; i < p->nstreams; i++)
+		if (atomic_load(&p->streams[i]->client_fd) != -1)
+			close(atomic_load(&p->streams[i]->client_fd));
+	if (p->o.path == PERF_PATH_RELAY && !PERF_PARENT(p)) {
 		pthread_mutex_lock(&p->socks.lock);
 		p->socks.run = NULL;
 		pthread_mutex_unlock(&p->socks.lock);
 		/* a failed run may leave the socks5 thread on r: stop it
 		 * before reading r's server half (or freeing r) */
-		if (!atomic_load(&r->server_done))
+		if (!atomic_load(&p->run->server_done))
 			perf_socks_stop(&p->socks);
 	}
 
-	if ((err = perf_run_error(r)) == NULL) {
-		secs = perf_ts_diff(&r->t_start, &r->t_end);
+	if ((err = perf_error(p)) == NULL) {
+		/* from the first accept to the last client's last byte */
+		t_start = p->streams[0]->t_start;
+		t_end = p->streams[0]->t_end;
+		for (i = 1; i < p->nstreams; i++) {
+			r = p->streams[i];
+			if (perf_ts_diff(&r->t_start, &t_start) > 0)
+				t_start = r->t_start;
+			if (perf_ts_diff(&t_end, &r->t_end) > 0)
+				t_end = r->t_end;
+		}
+		secs = perf_ts_diff(&t_start, &t_end);
 		gbps = perf_gbps(p->o.bytes, secs);
-		perf_tick_print(p, r, secs, true);
+		perf_tick_print(p, perf_ts_diff(&p->t0, &t_end), true);
 		rc = 0;
 	}
-	perf_run_report(p, r, secs, gbps);
+	perf_run_report(p, secs, gbps);
 	if (err != NULL)
 		fprintf(stderr, "sluice: --perf: %s run %u: %s\n",
 		    perf_mode_name(p->o.mode), idx, err);
 	p->gbps[idx - 1] = gbps;
 out:
-	if (p->o.path == PERF_PATH_RELAY && rc == -1)
+	if (p->o.path == PERF_PATH_RELAY && !PERF_PARENT(p) && rc == -1)
 		perf_socks_stop(&p->socks);
-	p->run = NULL;
-	free(r);
+	perf_streams_free(p);
 	return rc;
 }
 
 /* ---- set-up and tear-down -------------------------------------------- */
 
+/* The relay path's upstream and flows (the tunnel's own assembly). */
 static int
 perf_relay_setup(struct perf *p)
 {
@@ -306,12 +435,9 @@ perf_relay_setup(struct perf *p)
 	return 0;
 }
 
-static int
-perf_setup(struct perf *p)
+int
+perf_loop_setup(struct perf *p)
 {
-	if (perf_netns_setup(p) == -1)
-		return -1;
-	log_init(p->o.log_level);
 	if ((p->base = event_base_new()) == NULL) {
 		log_errorx("perf: event_base_new failed");
 		return -1;
@@ -329,6 +455,12 @@ perf_setup(struct perf *p)
 		log_errorx("perf: cannot add events");
 		return -1;
 	}
+	return 0;
+}
+
+int
+perf_server_setup(struct perf *p)
+{
 	/* the tunnel's own set-up (main.c) */
 	if ((p->stack = stack_new(p->base, p->tun.fd, p->o.mtu)) == NULL ||
 	    (p->tun.vnet_hdr && stack_set_vnet_hdr(p->stack) == -1))
@@ -343,7 +475,25 @@ perf_setup(struct perf *p)
 	return perf_relay_setup(p);
 }
 
-static void
+static int
+perf_setup(struct perf *p)
+{
+	if (perf_netns_setup(p) == -1)
+		return -1;
+	log_init(p->o.log_level);
+	if (p->o.workers > 1) {
+		/* the workers set up their own loops, stacks and servers */
+		if (perf_workers_start(p) == -1 ||
+		    perf_loop_setup(p) == -1)
+			return -1;
+		return perf_workers_ready(p);
+	}
+	if (perf_loop_setup(p) == -1)
+		return -1;
+	return perf_server_setup(p);
+}
+
+void
 perf_teardown(struct perf *p)
 {
 	if (p->listener != NULL) {
@@ -360,6 +510,7 @@ perf_teardown(struct perf *p)
 		event_base_loop(p->base, EVLOOP_NONBLOCK);
 	upstream_free(p->up);
 	stack_free(p->stack);
+	perf_workers_stop(p);
 	tun_close(&p->tun);
 	if (p->wake_ev != NULL)
 		event_free(p->wake_ev);
@@ -384,6 +535,7 @@ perf_main(int argc, char *argv[])
 
 	memset(&p, 0, sizeof(p));
 	p.wake_fd = -1;
+	p.ctl_fd = -1;
 	p.tun.fd = -1;
 	p.socks.lfd = p.socks.stop_fd = p.socks.conn_fd = -1;
 	pthread_mutex_init(&p.socks.lock, NULL);
@@ -401,7 +553,19 @@ perf_main(int argc, char *argv[])
 	rc = 1;
 	if (perf_setup(&p) == -1)
 		goto out;
-	if (!p.o.quiet)
+	if (!p.o.quiet && p.o.workers > 1)
+		fprintf(stderr, "sluice --perf: %s, %s path, %llu bytes x %u, "
+		    "mtu %d%s, %u clients -> %s:%u, data path on %u worker "
+		    "processes (TUN queues%s)\n",
+		    perf_mode_name(p.o.mode), perf_path_name(p.o.path),
+		    (unsigned long long)p.o.bytes, p.o.runs, p.o.mtu,
+		    p.tun.vnet_hdr ? " with TSO/checksum offloads" :
+		    " without offloads", p.o.workers,
+		    inet_ntoa(p.o.addr), p.o.mode == PERF_READER ?
+		    PERF_PORT_READER : PERF_PORT_WRITER, p.o.workers,
+		    p.steered ? ", client i steered to queue i" :
+		    ", spread by the kernel's flow hash");
+	else if (!p.o.quiet)
 		fprintf(stderr, "sluice --perf: %s, %s path, %llu bytes x %u, "
 		    "mtu %d%s, client -> %s:%u, data path on 1 thread\n",
 		    perf_mode_name(p.o.mode), perf_path_name(p.o.path),

@@ -41,7 +41,7 @@ perf_client_wait_eof(struct perf_run *r, int fd, unsigned char *buf)
 			return 0;
 		if (n > 0) {
 			perf_client_fail(r, "client: the server sent more than "
-			    "%llu bytes", (unsigned long long)r->p->o.bytes);
+			    "%llu bytes", (unsigned long long)r->bytes);
 			return -1;
 		}
 		if (errno == EINTR && !atomic_load(&r->abort))
@@ -55,7 +55,7 @@ perf_client_wait_eof(struct perf_run *r, int fd, unsigned char *buf)
 static void
 perf_client_read(struct perf_run *r, int fd, unsigned char *buf)
 {
-	uint64_t total = r->p->o.bytes, got = 0;
+	uint64_t total = r->bytes, got = 0;
 	size_t want;
 	ssize_t n;
 
@@ -91,7 +91,7 @@ perf_client_read(struct perf_run *r, int fd, unsigned char *buf)
 static void
 perf_client_write(struct perf_run *r, int fd, unsigned char *buf)
 {
-	uint64_t total = r->p->o.bytes, put = 0;
+	uint64_t total = r->bytes, put = 0;
 	const unsigned char *src;
 	size_t len;
 	ssize_t n;
@@ -153,6 +153,14 @@ perf_client_main(void *arg)
 	}
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
+	/* with workers, the source port picks the TUN queue */
+	sin.sin_port = htons(r->sport);
+	if (r->sport != 0 &&
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		perf_client_fail(r, "client: bind to port %u: %s", r->sport,
+		    strerror(errno));
+		goto done;
+	}
 	sin.sin_addr = p->o.addr;
 	sin.sin_port = htons(r->port);
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {

@@ -13,6 +13,12 @@
  *   perf_lwip.c    the server on lwIP's raw API (stack path)
  *   perf_socks.c   the in-process SOCKS5 server (relay path)
  *   perf_report.c  interval lines, per-run and summary output
+ *   perf_worker.c  --perf-workers N: worker processes, one per TUN queue
+ *
+ * A run is one connection (struct perf_run) or, with --perf-workers N,
+ * N connections at once: connection i is steered to TUN queue i, which
+ * worker process i serves with a stack and server of its own; the parent
+ * runs the client threads and learns the server halves over a socketpair.
  */
 #ifndef SLUICE_PERF_INT_H
 #define SLUICE_PERF_INT_H
@@ -34,6 +40,7 @@
 struct tcp_pcb;
 struct upstream;
 struct flows;
+struct perf_worker;
 
 #define PERF_PORT_READER	1234
 #define PERF_PORT_WRITER	1235
@@ -48,6 +55,7 @@ struct flows;
 #define PERF_IO_TIMEOUT		10		/* seconds per blocking call */
 #define PERF_TUN_NAME		"sluiceperf0"
 #define PERF_ERR_MAX		256
+#define PERF_WORKERS_MAX	TUN_QUEUES_MAX
 
 enum perf_mode {
 	PERF_READER,
@@ -74,17 +82,23 @@ struct perf_opts {
 	uint64_t	 corrupt_at;
 	enum log_level	 log_level;
 	size_t		 flow_buffer;	/* relay path; 0: the default */
+	unsigned	 workers;	/* processes, one per TUN queue */
 };
 
 /*
- * One run.  The server side (main thread, or the SOCKS5 thread) and the
- * client thread each fill in their half and then set their done flag; the
- * main thread reads a half only after it saw that flag.
+ * One connection of a run.  The server side (main thread, or the SOCKS5
+ * thread) and the client thread each fill in their half and then set their
+ * done flag; the main thread reads a half only after it saw that flag.
+ * With workers, the parent fills the server half in from the worker's
+ * messages, and a worker never sees the client half.
  */
 struct perf_run {
 	struct perf		*p;
 	unsigned		 idx;		/* 1-based */
+	unsigned		 stream;	/* 0-based: the worker serving it */
 	uint16_t		 port;
+	uint16_t		 sport;		/* client's source port; 0: any */
+	uint64_t		 bytes;		/* this connection's share */
 
 	/* the server */
 	struct timespec		 t_start;	/* valid once accepted */
@@ -108,9 +122,9 @@ struct perf_run {
 	uint64_t		 queued;	/* stack path, reader: tcp_write()n */
 	bool			 fin_sent;
 	bool			 finished;
-	double			 tick_at;	/* next interval line's end, s */
-	uint64_t		 tick_bytes;
+	bool			 accept_sent;	/* worker: told the parent */
 	struct stack_stats	 st0;
+	struct stack_stats	 st;		/* workers: the run's counters */
 };
 
 /* The in-process SOCKS5 server of the relay path. */
@@ -139,9 +153,26 @@ struct perf {
 	struct event		*wake_ev;
 	struct event		*tick_ev;
 	struct event		*deadline_ev;
-	struct perf_run		*run;		/* the current run */
+	struct perf_run		*run;		/* the connection served here */
 	double			*gbps;		/* per run */
+
+	/* the current run, main thread only (parent, with workers) */
+	struct perf_run		*streams[PERF_WORKERS_MAX];
+	unsigned		 nstreams;
+	bool			 finished;
+	struct timespec		 t0;		/* interval lines count from */
+	double			 tick_at;	/* next interval line's end, s */
+	uint64_t		 tick_bytes;
+
+	/* --perf-workers N > 1 */
+	struct perf_worker	*workers;	/* parent: o.workers of them */
+	int			 ctl_fd;	/* worker: to the parent; else -1 */
+	unsigned		 self;		/* worker: its index */
+	bool			 steered;	/* queue i gets connection i */
 };
+
+/* Workers: is this the parent of worker processes? */
+#define PERF_PARENT(p)	((p)->workers != NULL)
 
 /* ---- small helpers ---- */
 
@@ -182,14 +213,28 @@ void	perf_tick_arm(struct perf *p, struct perf_run *r);
 void	perf_run_check(struct perf *p);
 /* The first error of a run, or NULL. */
 const char *perf_run_error(const struct perf_run *r);
+/* The current run's error (over its connections), or NULL. */
+const char *perf_error(const struct perf *p);
+/* Event base, wake-up, interval and deadline events.  0 or -1 (logged). */
+int	perf_loop_setup(struct perf *p);
+/* The stack on p->tun.fd and the server of the path.  0 or -1 (logged). */
+int	perf_server_setup(struct perf *p);
+/* Undo perf_loop_setup, perf_server_setup and perf_netns_setup. */
+void	perf_teardown(struct perf *p);
 
 /* perf_cli.c */
 /* Fill o from argv.  0, 1 (printed help: exit 0) or -1 (error printed). */
 int	perf_parse(int argc, char *argv[], struct perf_opts *o);
 
 /* perf_netns.c */
-/* A private network namespace with lo and the TUN device up.  0 or -1. */
+/*
+ * A private network namespace with lo and the TUN device up; with workers
+ * one queue each (p->tun.queues), steered by the client's source port
+ * where the kernel allows.  0 or -1.
+ */
 int	perf_netns_setup(struct perf *p);
+/* The client's source port for connection i of run idx (queue i). */
+uint16_t perf_client_port(const struct perf *p, unsigned idx, unsigned i);
 
 /* perf_pattern.c */
 /* Fill the pattern; once, before any run. */
@@ -219,12 +264,23 @@ void	perf_socks_stop(struct perf_socks *sk);
 
 /* perf_report.c */
 /* Print the interval lines due, to stderr. */
-void	perf_tick_print(struct perf *p, struct perf_run *r, double now,
-	    bool last);
-/* A run's line (text) or object (JSON) on stdout. */
-void	perf_run_report(struct perf *p, struct perf_run *r, double secs,
-	    double gbps);
+void	perf_tick_print(struct perf *p, double now, bool last);
+/* A run's lines (text) or objects (JSON) on stdout: with workers, one
+ * per worker, then the run's total. */
+void	perf_run_report(struct perf *p, double secs, double gbps);
 /* min/median/max over the runs (text: only with several runs). */
 void	perf_summary(const struct perf *p);
+
+/* perf_worker.c */
+/* Fork the workers, one per queue; returns in the parent only.  0 or -1. */
+int	perf_workers_start(struct perf *p);
+/* Parent: wait until every worker is ready, then watch them.  0 or -1. */
+int	perf_workers_ready(struct perf *p);
+/* Parent: hand run r's connections to the workers.  0 or -1. */
+int	perf_workers_run(struct perf *p);
+/* Parent: stop and reap the workers. */
+void	perf_workers_stop(struct perf *p);
+/* Worker: report accept and completion of its connection to the parent. */
+void	perf_worker_check(struct perf *p);
 
 #endif

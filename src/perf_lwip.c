@@ -38,7 +38,7 @@ static void
 perf_server_fill(struct perf_run *r)
 {
 	struct tcp_pcb *pcb = r->pcb;
-	uint64_t total = r->p->o.bytes;
+	uint64_t total = r->bytes;
 	u16_t mss = tcp_mss(pcb), chunk;
 	size_t n;
 	err_t err;
@@ -99,7 +99,7 @@ perf_pcb_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		}
 		return ERR_OK;
 	}
-	total = r->p->o.bytes;
+	total = r->bytes;
 	if (p == NULL) {
 		/* the client's FIN */
 		if (r->p->o.mode == PERF_WRITER ? r->server_moved != total :

@@ -7,10 +7,13 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -69,6 +72,83 @@ perf_route_default(const char *dev)
 }
 
 /*
+ * A socket filter that returns a TCP/IPv4 packet's source port: attached
+ * to the TUN device with TUNSETSTEERINGEBPF, the kernel puts the packet on
+ * queue (port % queues).  Raw eBPF: ld_abs/ld_ind need the skb in r6.
+ */
+static int
+perf_steer_load(void)
+{
+	struct bpf_insn prog[] = {
+		/* r6 = skb */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 6,
+		  .src_reg = 1 },
+		/* r0 = (ip[0] & 0x0f) << 2: the IP header's length */
+		{ .code = BPF_LD | BPF_ABS | BPF_B, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_AND | BPF_K, .dst_reg = 0,
+		  .imm = 0x0f },
+		{ .code = BPF_ALU64 | BPF_LSH | BPF_K, .dst_reg = 0, .imm = 2 },
+		/* r0 = the 16 bits after it: the source port (a packet too
+		 * short for that ends the program with 0: queue 0) */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 7,
+		  .src_reg = 0 },
+		{ .code = BPF_LD | BPF_IND | BPF_H, .src_reg = 7, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	attr.insns = (uint64_t)(uintptr_t)prog;
+	attr.insn_cnt = sizeof(prog) / sizeof(prog[0]);
+	attr.license = (uint64_t)(uintptr_t)"GPL";
+	return (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+}
+
+/*
+ * --perf-workers N: a device of N queues (fds in p->tun.queues, queue i
+ * is the i-th opened), and connection i steered to queue i by its source
+ * port; without the steering program the kernel's flow hash decides,
+ * which may leave a worker idle.  0 or -1.
+ */
+static int
+perf_tun_open_queues(struct perf *p)
+{
+	int fds[PERF_WORKERS_MAX], prog;
+
+	if (tun_open_queues(&p->tun, PERF_TUN_NAME, p->o.offload, fds,
+	    (int)p->o.workers) != (int)p->o.workers) {
+		tun_close(&p->tun);
+		return -1;
+	}
+	if ((prog = perf_steer_load()) == -1 ||
+	    ioctl(p->tun.fd, TUNSETSTEERINGEBPF, &prog) == -1) {
+		if (!p->o.quiet)
+			fprintf(stderr, "sluice: --perf: no steering program "
+			    "on the TUN queues (%s): the kernel's flow hash "
+			    "spreads the connections\n", strerror(errno));
+	} else
+		p->steered = true;
+	/* the device holds the program */
+	if (prog != -1)
+		close(prog);
+	return 0;
+}
+
+uint16_t
+perf_client_port(const struct perf *p, unsigned idx, unsigned i)
+{
+	unsigned n = p->o.workers;
+
+	/* port % n == i; below the ephemeral range (32768-) that the relay
+	 * path's own connections use, and a new block each run, so no run
+	 * meets the TIME_WAIT of an earlier one (1000 runs x 16 workers
+	 * fit) */
+	return (uint16_t)(n * ((10000 + n - 1) / n + (idx - 1) %
+	    (22000 / n)) + i);
+}
+
+/*
  * Leave the caller's network namespace for a new private one, and set up
  * lo and the TUN device there.  Nothing outside the new namespace is
  * touched.  0, or -1 with a message on stderr.
@@ -111,7 +191,8 @@ perf_netns_setup(struct perf *p)
 		return -1;
 	}
 	inet_pton(AF_INET, "198.18.0.1", &tun_addr);
-	if ((p->o.offload ? tun_open_offload(&p->tun, PERF_TUN_NAME) :
+	if ((p->o.workers > 1 ? perf_tun_open_queues(p) :
+	    p->o.offload ? tun_open_offload(&p->tun, PERF_TUN_NAME) :
 	    tun_open(&p->tun, PERF_TUN_NAME)) == -1 ||
 	    tun_set_mtu(&p->tun, p->o.mtu) == -1 ||
 	    tun_add_ipv4(&p->tun, &tun_addr, 24) == -1 ||

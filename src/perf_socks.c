@@ -118,7 +118,7 @@ perf_socks_handshake(int fd, char *err, size_t errlen)
 static int
 perf_socks_source(struct perf_run *r, int fd, unsigned char *buf)
 {
-	uint64_t total = r->p->o.bytes;
+	uint64_t total = r->bytes;
 	size_t len;
 	ssize_t n;
 
@@ -158,7 +158,7 @@ perf_socks_source(struct perf_run *r, int fd, unsigned char *buf)
 static int
 perf_socks_sink(struct perf_run *r, int fd, unsigned char *buf)
 {
-	uint64_t total = r->p->o.bytes;
+	uint64_t total = r->bytes;
 	ssize_t n;
 
 	for (;;) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # perf.sh - tests of `sluice --perf`: both modes on both paths complete with
 # verified data and a well-formed result line; a corrupted byte is caught;
-# --perf-runs, --json, missing privileges, `ip netns exec`.  No throughput
+# --perf-runs, --json, --perf-workers 2 (both workers move their share),
+# missing privileges, `ip netns exec`.  No throughput
 # thresholds: a slow machine passes, a fast wrong answer fails.
 #
 #   tests/e2e/perf.sh            (as root; SLUICE=path overrides ./sluice)
@@ -91,6 +92,73 @@ for spec in stack:reader:yes stack:writer:yes relay:reader:yes relay:writer:yes 
 		ok "$name"
 	fi
 done
+
+# ---- --perf-workers 2: one line per worker, both moved bytes, then the total ---
+# (50000001 bytes: the odd byte goes to worker 1); no timing thresholds
+WBYTES=50000001
+for spec in stack:reader stack:writer relay:reader relay:writer; do
+	IFS=: read -r path mode <<<"$spec"
+	name=workers-$path-$mode
+	perf "$name" --perf "$mode" --perf-path "$path" --perf-workers 2 \
+		--perf-bytes "$WBYTES" --perf-timeout 120
+	out=$WORK/$name.out
+	wre="^client io mode: $mode, worker: ([12]), bytes: ([0-9]+), throughput: [0-9]+\.[0-9]{3} Gbps\$"
+	w1=$(sed -nE "s/$wre/\1 \2/p" "$out" | awk '$1 == 1 { print $2 }')
+	w2=$(sed -nE "s/$wre/\1 \2/p" "$out" | awk '$1 == 2 { print $2 }')
+	if [ "$RC" -ne 0 ]; then
+		fail "$name" "$(why "$name")"
+	elif [ "$(wc -l <"$out")" -ne 3 ] || [ -z "$w1" ] || [ -z "$w2" ] ||
+		! tail -n 1 "$out" | grep -Eq "$LINE_RE" ||
+		! tail -n 1 "$out" | grep -q "mode: $mode,"; then
+		fail "$name" "bad output: $(tr '\n' '|' <"$out")"
+	elif [ "$w1" -le 0 ] || [ "$w2" -le 0 ]; then
+		fail "$name" "a worker moved nothing: $w1 and $w2 bytes"
+	elif [ $((w1 + w2)) -ne "$WBYTES" ] || [ "$w1" -ne 25000001 ]; then
+		fail "$name" "bytes $w1 + $w2, want 25000001 + 25000000"
+	elif ! grep -q "data path on 2 worker processes" "$WORK/$name.err"; then
+		fail "$name" "no banner for 2 workers on stderr"
+	else
+		ok "$name"
+	fi
+done
+# JSON: per-worker objects, then the run with the total and summed counters
+perf workers-json --perf reader --perf-workers 2 --perf-bytes 20000000 \
+	--perf-runs 2 --json --quiet
+if [ "$RC" -ne 0 ]; then
+	fail workers-json "$(why workers-json)"
+elif ! command -v python3 >/dev/null; then
+	skip workers-json "no python3 to parse the output"
+elif ! python3 - "$WORK/workers-json.out" <<'EOF'
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert [o["type"] for o in objs] == ["worker", "worker", "run"] * 2 + ["summary"], objs
+for i in (0, 3):
+    w1, w2, run = objs[i:i + 3]
+    assert (w1["worker"], w2["worker"]) == (1, 2), objs
+    assert w1["bytes"] == w2["bytes"] == 10000000, objs
+    assert run["bytes"] == 20000000 and run["workers"] == 2, run
+    assert all(o["verified"] is True and o["run"] == i // 3 + 1 for o in (w1, w2, run)), objs
+    assert w1["tun_rx_packets"] > 0 and w2["tun_rx_packets"] > 0, objs
+    assert run["tun_rx_packets"] == w1["tun_rx_packets"] + w2["tun_rx_packets"], objs
+s = objs[-1]
+assert s["workers"] == 2 and s["threads"] == 2 and s["runs"] == 2, s
+EOF
+then
+	fail workers-json "malformed: $(tr '\n' '|' <"$WORK/workers-json.out")"
+else
+	ok workers-json
+fi
+# a run that times out with workers fails, and leaves no worker behind
+perf workers-timeout --perf writer --perf-workers 2 --perf-bytes 1e12 \
+	--perf-timeout 1 --quiet
+left=$(pgrep -f -- "--perf writer --perf-workers 2 --perf-bytes 1e12" || true)
+if [ "$RC" -ne 1 ] || ! grep -q "timed out after 1 s" "$WORK/workers-timeout.err"; then
+	fail workers-timeout "$(why workers-timeout), want exit 1 and a timeout"
+elif [ -n "$left" ]; then
+	fail workers-timeout "processes left: $left"
+else
+	ok workers-timeout
+fi
 
 # ---- --perf=MODE form, --quiet: nothing on stderr ----------------------------
 perf quiet --perf=writer --perf-bytes 10000000 --quiet
