@@ -426,8 +426,10 @@ perf_relay_setup(struct perf *p)
 		log_errorx("perf: %s", err);
 		return -1;
 	}
+	memset(&lim, 0, sizeof(lim));
 	lim.max_flows = c.max_flows;
 	lim.idle_timeout_ms = c.idle_timeout_ms;
+	lim.max_memory = c.max_memory;
 	lim.flow_buffer = p->o.flow_buffer != 0 ? p->o.flow_buffer :
 	    c.flow_buffer;
 	if ((p->flows = flows_new(p->base, p->stack, p->up, &lim)) == NULL)
