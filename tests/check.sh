@@ -75,7 +75,7 @@ run_part() {
 # udp.sh, route.sh and system.sh with the current SLUICE and SLUICE_WRAPPER.
 e2e_suites() {
 	local label=$1 part
-	for part in run close tls fault udp route system dns; do
+	for part in run close tls fault udp route system dns workers; do
 		[ -f "$here/e2e/$part.sh" ] || continue
 		echo "== end-to-end tests: $part.sh$label"
 		run_part "e2e-$part$label" bash "$here/e2e/$part.sh"
