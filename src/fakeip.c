@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/random.h>
 
@@ -45,7 +47,23 @@ struct fakeip_pool {
 	unsigned	 nreserved;
 };
 
+/*
+ * A table shared by worker processes lives in one MAP_SHARED mapping made
+ * before they fork, so its pointers mean the same in each: the struct,
+ * both hash tables and max entries of FAKEIP_SLOT bytes (a name is at
+ * most 253 characters), under a process-shared robust mutex.
+ */
+#define FAKEIP_SLOT	(sizeof(struct fakeip_entry) + 256)
+
+struct fakeip_free_slot {
+	struct fakeip_free_slot	*next;
+};
+
 struct fakeip {
+	bool			 shared;
+	pthread_mutex_t		 lock;		/* shared only */
+	size_t			 map_len;	/* the whole mapping */
+	struct fakeip_free_slot	*free_slots;
 	struct fakeip_pool	 pool[2];	/* [0] IPv4, [1] IPv6 */
 	unsigned		 max;
 	unsigned		 count;
@@ -214,6 +232,109 @@ fakeip_new(const struct in_addr *net4, int prefix4,
 	return fi;
 }
 
+static struct fakeip_entry *
+fakeip_entry_alloc(struct fakeip *fi, size_t len)
+{
+	struct fakeip_free_slot *fs;
+
+	if (!fi->shared)
+		return calloc(1, sizeof(struct fakeip_entry) + len + 1);
+	if ((fs = fi->free_slots) == NULL || len >= 256)
+		return NULL;
+	fi->free_slots = fs->next;
+	memset(fs, 0, FAKEIP_SLOT);
+	return (struct fakeip_entry *)(void *)fs;
+}
+
+static void
+fakeip_entry_free(struct fakeip *fi, struct fakeip_entry *e)
+{
+	struct fakeip_free_slot *fs = (struct fakeip_free_slot *)(void *)e;
+
+	if (!fi->shared) {
+		free(e);
+		return;
+	}
+	fs->next = fi->free_slots;
+	fi->free_slots = fs;
+}
+
+/* Shared: every public call holds the lock (a worker that died with it
+ * leaves it to the next, which carries on). */
+static void
+fakeip_lock(struct fakeip *fi)
+{
+	if (fi->shared && pthread_mutex_lock(&fi->lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&fi->lock);
+}
+
+static void
+fakeip_unlock(struct fakeip *fi)
+{
+	if (fi->shared)
+		pthread_mutex_unlock(&fi->lock);
+}
+
+struct fakeip *
+fakeip_new_shared(const struct in_addr *net4, int prefix4,
+    const struct in6_addr *net6, int prefix6, unsigned max, char *err,
+    size_t errlen)
+{
+	struct fakeip *fi;
+	pthread_mutexattr_t ma;
+	size_t n = 64, len, off;
+	unsigned char *m;
+
+	if (max == 0)
+		max = 1;
+	while (n < (size_t)max * 2)
+		n <<= 1;
+	off = (sizeof(*fi) + 63) & ~(size_t)63;
+	len = off + 2 * n * sizeof(struct fakeip_entry *) +
+	    (size_t)max * FAKEIP_SLOT;
+	/* pages are touched as mappings come: a big pool costs nothing
+	 * until it fills */
+	if ((m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED |
+	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)) == MAP_FAILED) {
+		snprintf(err, errlen, "shared table of %zu bytes: %s", len,
+		    strerror(errno));
+		return NULL;
+	}
+	fi = (struct fakeip *)(void *)m;
+	fi->shared = true;
+	fi->map_len = len;
+	if (fakeip_pool_init(&fi->pool[0], AF_INET, net4, prefix4, err,
+	    errlen) == -1 || fakeip_pool_init(&fi->pool[1], AF_INET6, net6,
+	    prefix6, err, errlen) == -1 ||
+	    getrandom(fi->key, sizeof(fi->key), 0) != sizeof(fi->key)) {
+		munmap(m, len);
+		return NULL;
+	}
+	fi->max = max;
+	fi->mask = n - 1;
+	TAILQ_INIT(&fi->lru);
+	fi->by_name = (struct fakeip_entry **)(void *)(m + off);
+	fi->by_addr = fi->by_name + n;
+	m = (unsigned char *)(fi->by_addr + n);
+	for (size_t i = max; i > 0; i--) {
+		struct fakeip_free_slot *fs = (struct fakeip_free_slot *)
+		    (void *)(m + (i - 1) * FAKEIP_SLOT);
+
+		fs->next = fi->free_slots;
+		fi->free_slots = fs;
+	}
+	if (pthread_mutexattr_init(&ma) != 0 ||
+	    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
+	    pthread_mutex_init(&fi->lock, &ma) != 0) {
+		snprintf(err, errlen, "shared table: mutex");
+		munmap(fi, len);
+		return NULL;
+	}
+	pthread_mutexattr_destroy(&ma);
+	return fi;
+}
+
 /* Take e out of both hash tables (not the LRU list). */
 static void
 fakeip_unhash(struct fakeip *fi, struct fakeip_entry *e)
@@ -242,6 +363,11 @@ fakeip_free(struct fakeip *fi)
 
 	if (fi == NULL)
 		return;
+	if (fi->shared) {
+		pthread_mutex_destroy(&fi->lock);
+		munmap(fi, fi->map_len);
+		return;
+	}
 	for (i = 0; fi->by_name != NULL && i <= fi->mask; i++) {
 		while ((e = fi->by_name[i]) != NULL) {
 			fi->by_name[i] = e->name_next;
@@ -303,7 +429,7 @@ fakeip_evict(struct fakeip *fi, int family)
 	fakeip_pool_of(fi, e->family)->count--;
 	fi->count--;
 	fi->st.evicted++;
-	free(e);
+	fakeip_entry_free(fi, e);
 	return true;
 }
 
@@ -314,7 +440,7 @@ fakeip_insert(struct fakeip *fi, const char *lname, int family, uint32_t off)
 	struct fakeip_entry *e;
 	size_t h, len = strlen(lname);
 
-	if ((e = calloc(1, sizeof(*e) + len + 1)) == NULL)
+	if ((e = fakeip_entry_alloc(fi, len)) == NULL)
 		return NULL;
 	memcpy(e->name, lname, len + 1);
 	e->family = family;
@@ -346,8 +472,9 @@ fakeip_lower(const char *name, char *out, size_t cap)
 	return true;
 }
 
-int
-fakeip_addr(struct fakeip *fi, const char *name, int family, void *addr)
+static int
+fakeip_addr_locked(struct fakeip *fi, const char *name, int family,
+    void *addr)
 {
 	struct fakeip_pool *p = fakeip_pool_of(fi, family);
 	struct fakeip_entry *e;
@@ -390,6 +517,17 @@ fakeip_addr(struct fakeip *fi, const char *name, int family, void *addr)
 	return 0;
 }
 
+int
+fakeip_addr(struct fakeip *fi, const char *name, int family, void *addr)
+{
+	int rc;
+
+	fakeip_lock(fi);
+	rc = fakeip_addr_locked(fi, name, family, addr);
+	fakeip_unlock(fi);
+	return rc;
+}
+
 bool
 fakeip_reserve(struct fakeip *fi, const struct sockaddr *sa)
 {
@@ -411,8 +549,8 @@ fakeip_contains(const struct fakeip *fi, const struct sockaddr *sa)
 	return fakeip_off_of(fi, sa) != 0;
 }
 
-const char *
-fakeip_name(struct fakeip *fi, const struct sockaddr *sa, bool hold)
+static const char *
+fakeip_name_locked(struct fakeip *fi, const struct sockaddr *sa, bool hold)
 {
 	struct fakeip_entry *e;
 	uint32_t off;
@@ -430,18 +568,39 @@ fakeip_name(struct fakeip *fi, const struct sockaddr *sa, bool hold)
 	return e->name;
 }
 
+const char *
+fakeip_name(struct fakeip *fi, const struct sockaddr *sa, bool hold)
+{
+	static char copy[256];	/* shared: another worker may evict it */
+	const char *name;
+
+	if (!fi->shared)
+		return fakeip_name_locked(fi, sa, hold);
+	fakeip_lock(fi);
+	if ((name = fakeip_name_locked(fi, sa, hold)) != NULL) {
+		snprintf(copy, sizeof(copy), "%s", name);
+		name = copy;
+	}
+	fakeip_unlock(fi);
+	return name;
+}
+
 void
 fakeip_release(struct fakeip *fi, const struct sockaddr *sa)
 {
 	struct fakeip_entry *e;
 	uint32_t off;
 
+	fakeip_lock(fi);
 	if ((off = fakeip_off_of(fi, sa)) == 0 ||
 	    (e = fakeip_find_addr(fi, sa->sa_family, off)) == NULL ||
-	    e->refs == 0)
+	    e->refs == 0) {
+		fakeip_unlock(fi);
 		return;
+	}
 	if (--e->refs == 0)
 		TAILQ_INSERT_TAIL(&fi->lru, e, lru);
+	fakeip_unlock(fi);
 }
 
 int
@@ -464,6 +623,7 @@ fakeip_save(const struct fakeip *fi, const char *path, char *err,
 		return -1;
 	}
 	fprintf(f, "# sluice fake-ip table: address name\n");
+	fakeip_lock((struct fakeip *)(uintptr_t)fi);
 	for (i = 0; i <= fi->mask; i++) {
 		for (e = fi->by_name[i]; e != NULL; e = e->name_next) {
 			fakeip_addr_of(&fi->pool[e->family == AF_INET6],
@@ -472,6 +632,7 @@ fakeip_save(const struct fakeip *fi, const char *path, char *err,
 			fprintf(f, "%s %s\n", a, e->name);
 		}
 	}
+	fakeip_unlock((struct fakeip *)(uintptr_t)fi);
 	if (fflush(f) == EOF || ferror(f))
 		rc = -1;
 	if (fclose(f) == EOF)
@@ -500,6 +661,7 @@ fakeip_load(struct fakeip *fi, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	fakeip_lock(fi);
 	while (fgets(line, sizeof(line), f) != NULL) {
 		memset(&ss, 0, sizeof(ss));
 		if (line[0] == '#' ||
@@ -525,14 +687,17 @@ fakeip_load(struct fakeip *fi, const char *path, char *err, size_t errlen)
 		if (off >= p->next)
 			p->next = off >= p->size ? 1 : off + 1;
 	}
-	fclose(f);
 	fi->st.created = 0;
+	fakeip_unlock(fi);
+	fclose(f);
 	return 0;
 }
 
 void
 fakeip_get_stats(const struct fakeip *fi, struct fakeip_stats *st)
 {
+	fakeip_lock((struct fakeip *)(uintptr_t)fi);
 	*st = fi->st;
 	st->mappings = fi->count;
+	fakeip_unlock((struct fakeip *)(uintptr_t)fi);
 }

@@ -36,6 +36,15 @@ struct fakeip_stats {
 struct fakeip	*fakeip_new(const struct in_addr *net4, int prefix4,
 		    const struct in6_addr *net6, int prefix6, unsigned max,
 		    char *err, size_t errlen);
+/*
+ * The same table in memory that processes forked after this call share
+ * (the worker processes): every call takes a process-shared lock, and
+ * fakeip_name() hands back a copy.  fakeip_free() in the process that
+ * made it unmaps it.
+ */
+struct fakeip	*fakeip_new_shared(const struct in_addr *net4, int prefix4,
+		    const struct in6_addr *net6, int prefix6, unsigned max,
+		    char *err, size_t errlen);
 void		 fakeip_free(struct fakeip *fi);
 
 /*

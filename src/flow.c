@@ -213,6 +213,26 @@ flows_totals(const struct flows *fl, unsigned *active, size_t *held)
 	}
 }
 
+/*
+ * Workers: take a place among max_flows before counting the others, so
+ * that two workers racing for the last place may both refuse but never
+ * both take it.  false when, counted again, there is none.
+ */
+static bool
+flows_claim(struct flows *fl)
+{
+	unsigned n = fl->st.active + 1;
+
+	if (fl->self == NULL)
+		return true;
+	atomic_store_explicit(&fl->self->active, n, memory_order_seq_cst);
+	for (unsigned i = 0; i < fl->nshare; i++)
+		if (&fl->share[i] != fl->self)
+			n += atomic_load_explicit(&fl->share[i].active,
+			    memory_order_seq_cst);
+	return n <= fl->lim.max_flows;
+}
+
 static void
 flows_publish(struct flows *fl)
 {
@@ -557,6 +577,7 @@ flows_refuse(struct flows *fl, struct tcp_pcb *pcb, uint64_t *counter,
 	char src[64], dst[64];
 
 	fl->st.refused++;
+	flows_publish(fl);	/* give back the place flows_claim() took */
 	if (counter != NULL)
 		(*counter)++;
 	log_at_limited(lim, level, false, "flow refused %s -> %s: %s",
@@ -585,7 +606,7 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 		    "itself: routing loop (route the proxy's address outside "
 		    "the tunnel, or use fwmark or interface)");
 	flows_totals(fl, &active, &held);
-	if (active >= fl->lim.max_flows) {
+	if (active >= fl->lim.max_flows || !flows_claim(fl)) {
 		snprintf(why, sizeof(why), "max_flows (%u) reached",
 		    fl->lim.max_flows);
 		return flows_refuse(fl, pcb, &fl->st.over_limit, &lim_flows,
@@ -609,6 +630,7 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 		    "long forgotten)");
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		fl->st.refused++;
+		flows_publish(fl);
 		return ERR_MEM;
 	}
 	f->fl = fl;
@@ -636,6 +658,7 @@ flows_syn_cb(void *arg, struct tcp_pcb *pcb)
 		    flows_dial_cb, f);
 	if (f->dial == NULL) {
 		fl->st.refused++;
+		flows_publish(fl);
 		free(f);
 		return ERR_ABRT;
 	}

@@ -185,6 +185,8 @@ main_usage(FILE *f)
 "      --user NAME           after set-up, run as NAME, keeping only\n"
 "                            CAP_NET_ADMIN/CAP_NET_RAW as needed (none)  [process] user\n"
 "      --group NAME          ... and group NAME (the user's)             [process] group\n"
+"      --workers N|auto      processes relaying, one per TUN queue (auto:\n"
+"                            the CPUs, at most 8)                        [process] workers\n"
 "      --metrics [ADDR:]PORT serve Prometheus /metrics and /status there\n"
 "                            (127.0.0.1 when only a port; off)           [metrics] listen\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
@@ -217,6 +219,7 @@ struct main_ctx {
 	bool		 routed;	/* [route] auto: route_up() done */
 	const char	*tun_name;
 	struct metrics	*metrics;
+	struct fakeip	*fakeip;	/* fake-ip with workers: shared */
 	int		 sigfd;		/* the master's signals */
 	sigset_t	 sigmask;	/* as it was before */
 	/* what a reload needs */
@@ -439,7 +442,7 @@ main_hook(const struct config *c, const char *tun_name, const char *event,
  * warning) and keep the running values.
  */
 static void
-main_reload_fixed(const struct config *c, struct config *nc)
+main_reload_fixed(const struct config *c, struct config *nc, bool quiet)
 {
 	char names[512] = "";
 	size_t n = 0;
@@ -477,7 +480,7 @@ main_reload_fixed(const struct config *c, struct config *nc)
 	    "[route] priority");
 	MAIN_FIXED(c->workers != nc->workers, "[process] workers");
 #undef MAIN_FIXED
-	if (n > 0)
+	if (n > 0 && !quiet)
 		log_warnx("reload: %s cannot change while sluice runs: "
 		    "restart for that; the running value%s stay%s", names,
 		    strchr(names, ',') ? "s" : "", strchr(names, ',') ? "" :
@@ -539,7 +542,8 @@ main_reload(struct main_ctx *ctx)
 		log_warnx("reload: %s; the running configuration stays", err);
 		goto done;
 	}
-	main_reload_fixed(ctx->c, nc);
+	/* the master says what did not change, once */
+	main_reload_fixed(ctx->c, nc, ctx->self != NULL);
 	memcpy(ctx->c, nc, sizeof(*nc));
 	log_init(ctx->c->log_level);
 	main_fd_limit(ctx->c);
@@ -769,7 +773,7 @@ main_worker_run(void *arg, const struct worker_self *self)
 		goto out;
 	}
 	if ((ctx->tunnel = tunnel_new(ctx->base, self->queue_fd,
-	    ctx->tun->vnet_hdr, ctx->c, ctx->up, NULL, main_stack_fatal_cb,
+	    ctx->tun->vnet_hdr, ctx->c, ctx->up, ctx->fakeip, main_stack_fatal_cb,
 	    ctx)) == NULL)
 		goto out;
 	tunnel_set_share(ctx->tunnel, self->flows, self->udps, self->n,
@@ -961,11 +965,6 @@ main(int argc, char *argv[])
 		log_info("process: an adopted TUN fd is one queue: one worker");
 		nworkers = 1;
 	}
-	if (nworkers > 1 && c.dns_mode == CONFIG_DNS_FAKE_IP) {
-		log_info("process: [dns] mode = fake-ip keeps its table in one "
-		    "process: one worker");
-		nworkers = 1;
-	}
 	if (c.tun_fd >= 0) {
 		int mtu;
 
@@ -1063,6 +1062,9 @@ main(int argc, char *argv[])
 		    c.route_auto || c.fwmark != 0 || c.interface[0] != '\0' ?
 		    "" : " none");
 	}
+	if (nworkers > 1 && c.dns_mode == CONFIG_DNS_FAKE_IP &&
+	    (ctx.fakeip = tunnel_fakeip_new(&c, up, true)) == NULL)
+		goto out;
 	if (nworkers > 1) {
 		/* after the privilege drop: a restarted worker is forked
 		 * from this process as it is then */
@@ -1116,13 +1118,18 @@ out:
 			log_warnx("%s", err);
 	}
 	main_log_stats(&ctx);
-	if (ctx.tunnel != NULL && tunnel_fakeip(ctx.tunnel) != NULL &&
-	    c.state_file[0] != '\0' && fakeip_save(tunnel_fakeip(ctx.tunnel),
-	    c.state_file, err, sizeof(err)) == -1)
-		log_warnx("dns: state_file: %s", err);
+	{
+		struct fakeip *fi = ctx.fakeip != NULL ? ctx.fakeip :
+		    ctx.tunnel != NULL ? tunnel_fakeip(ctx.tunnel) : NULL;
+
+		if (fi != NULL && c.state_file[0] != '\0' && fakeip_save(fi,
+		    c.state_file, err, sizeof(err)) == -1)
+			log_warnx("dns: state_file: %s", err);
+	}
 	metrics_free(ctx.metrics);
 	tunnel_free(ctx.tunnel);
 	workers_free(ctx.workers);
+	fakeip_free(ctx.fakeip);
 	tun_close(&tun);
 	upstream_free(ctx.up);
 	if (sigev != NULL)

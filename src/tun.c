@@ -45,6 +45,29 @@ static void	tun_setiff_error(const char *, bool, int);
 #define TUN_TXQUEUELEN	4096
 
 /*
+ * A multi-queue device that exists and is not persistent is open in
+ * another process (it would be gone otherwise), and the kernel would let
+ * us add queues beside its own: say so instead.  The kernel shows the
+ * device's flags in sysfs, IFF_PERSIST among them.
+ */
+static bool
+tun_held_elsewhere(const char *name)
+{
+	char path[96];
+	unsigned flags = 0;
+	FILE *f;
+	bool held = false;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fscanf(f, "%x", &flags) == 1)
+		held = (flags & IFF_MULTI_QUEUE) && !(flags & IFF_PERSIST);
+	fclose(f);
+	return held;
+}
+
+/*
  * Open one fd of the device name: the only one, or (mq) one more queue.
  * t->name, t->vnet_hdr and t->created describe the device.  The fd, or
  * -1 (logged; *mq_refused when the device exists without multi-queue).
@@ -57,6 +80,10 @@ tun_open_fd(struct tun *t, const char *name, bool vnet, bool mq,
 	bool existed = if_nametoindex(name) != 0;
 	int fd;
 
+	if (existed && t->fd == -1 && tun_held_elsewhere(name)) {
+		tun_setiff_error(name, existed, EBUSY);
+		return -1;
+	}
 	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1) {
 		int e = errno;
 

@@ -70,9 +70,9 @@ tunnel_dns_options(struct tunnel *t)
  * TUN address 198.18.0.1).
  */
 static void
-tunnel_fakeip_reserve(struct tunnel *t)
+tunnel_fakeip_reserve(struct fakeip *fi, const struct config *c,
+    struct upstream *up)
 {
-	const struct config *c = t->c;
 	struct sockaddr_storage ss;
 	char a[64];
 
@@ -80,7 +80,7 @@ tunnel_fakeip_reserve(struct tunnel *t)
 	if (c->has_ipv4) {
 		ss.ss_family = AF_INET;
 		((struct sockaddr_in *)&ss)->sin_addr = c->ipv4;
-		if (fakeip_reserve(t->fakeip, (struct sockaddr *)&ss))
+		if (fakeip_reserve(fi, (struct sockaddr *)&ss))
 			log_info("dns: fake_ipv4 holds the TUN's address %s: "
 			    "it is not handed out", inet_ntop(AF_INET, &c->ipv4,
 			    a, sizeof(a)));
@@ -89,15 +89,34 @@ tunnel_fakeip_reserve(struct tunnel *t)
 		memset(&ss, 0, sizeof(ss));
 		ss.ss_family = AF_INET6;
 		((struct sockaddr_in6 *)&ss)->sin6_addr = c->ipv6;
-		if (fakeip_reserve(t->fakeip, (struct sockaddr *)&ss))
+		if (fakeip_reserve(fi, (struct sockaddr *)&ss))
 			log_info("dns: fake_ipv6 holds the TUN's address %s: "
 			    "it is not handed out", inet_ntop(AF_INET6,
 			    &c->ipv6, a, sizeof(a)));
 	}
-	if (t->up != NULL && fakeip_reserve(t->fakeip, upstream_addr(t->up)))
+	if (up != NULL && fakeip_reserve(fi, upstream_addr(up)))
 		log_warnx("dns: the proxy's address %s lies in a fake-ip pool: "
 		    "it is not handed out, but pick a pool apart from real "
-		    "addresses", addr_str(upstream_addr(t->up), a, sizeof(a)));
+		    "addresses", addr_str(upstream_addr(up), a, sizeof(a)));
+}
+
+struct fakeip *
+tunnel_fakeip_new(const struct config *c, struct upstream *up, bool shared)
+{
+	struct fakeip *fi;
+	char err[CONFIG_ERR_MAX];
+
+	if ((fi = (shared ? fakeip_new_shared : fakeip_new)(
+	    &c->fake_ipv4.addr.v4, c->fake_ipv4.prefix, &c->fake_ipv6.addr.v6,
+	    c->fake_ipv6.prefix, c->fake_ip_max, err, sizeof(err))) == NULL) {
+		log_errorx("dns: %s", err);
+		return NULL;
+	}
+	tunnel_fakeip_reserve(fi, c, up);
+	if (c->state_file[0] != '\0' && fakeip_load(fi, c->state_file, err,
+	    sizeof(err)) == -1)
+		log_warnx("dns: state_file: %s", err);
+	return fi;
 }
 
 /*
@@ -108,7 +127,6 @@ static int
 tunnel_dns_setup(struct tunnel *t, struct fakeip *shared)
 {
 	const struct config *c = t->c;
-	char err[CONFIG_ERR_MAX];
 
 	if (c->dns_mode != CONFIG_DNS_TCP && c->dns_mode != CONFIG_DNS_FAKE_IP)
 		return 0;
@@ -116,18 +134,10 @@ tunnel_dns_setup(struct tunnel *t, struct fakeip *shared)
 		if (shared != NULL)
 			t->fakeip = shared;
 		else {
-			if ((t->fakeip = fakeip_new(&c->fake_ipv4.addr.v4,
-			    c->fake_ipv4.prefix, &c->fake_ipv6.addr.v6,
-			    c->fake_ipv6.prefix, c->fake_ip_max, err,
-			    sizeof(err))) == NULL) {
-				log_errorx("dns: %s", err);
+			if ((t->fakeip = tunnel_fakeip_new(c, t->up,
+			    false)) == NULL)
 				return -1;
-			}
 			t->own_fakeip = true;
-			tunnel_fakeip_reserve(t);
-			if (c->state_file[0] != '\0' && fakeip_load(t->fakeip,
-			    c->state_file, err, sizeof(err)) == -1)
-				log_warnx("dns: state_file: %s", err);
 		}
 		flows_set_fakeip(t->flows, t->fakeip);
 		udps_set_fakeip(t->udps, t->fakeip);

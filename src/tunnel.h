@@ -80,6 +80,14 @@ void		 tunnel_stats_add(struct tunnel_stats *a,
 void		 tunnel_log_stats(const struct tunnel_stats *st,
 		    unsigned long long kernel_drops, const char *who);
 
+/*
+ * The fake-IP table of c's pools, with the TUN's and the proxy's
+ * addresses kept out and [dns] state_file read; shared: in memory that
+ * worker processes forked later share (fakeip_new_shared).  NULL on
+ * error (logged).
+ */
+struct fakeip	*tunnel_fakeip_new(const struct config *c,
+		    struct upstream *up, bool shared);
 /* The limits of flows and of UDP associations in c. */
 void		 tunnel_limits(const struct config *c, struct flows_limits *lim,
 		    struct udps_limits *ulim);

@@ -254,8 +254,10 @@ upstream_destroy(struct upstream *up)
 		unsigned long full, resumed;
 
 		tls_client_stats(up->tls, &full, &resumed);
-		log_info("upstream %s: %lu full tls handshakes, %lu resumed",
-		    up->name, full, resumed);
+		/* the master of workers never dials: nothing to say */
+		if (full + resumed > 0)
+			log_info("upstream %s: %lu full tls handshakes, %lu "
+			    "resumed", up->name, full, resumed);
 		upstream_st.tls_full += full;	/* the process's totals */
 		upstream_st.tls_resumed += resumed;
 		tls_client_free(up->tls);

@@ -487,20 +487,44 @@ stop_sluice() {
 	return 0
 }
 
-# vmrss_kib PID: the process's resident set size in KiB (empty if gone).
-vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+# tree_pids PID: PID and its children (sluice's worker processes).
+tree_pids() {
+	echo "$1"
+	cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$'
+}
+
+# vmrss_kib PID: the resident set size in KiB of the process and its
+# children (sluice's workers), summed (empty if gone).
+vmrss_kib() {
+	pid_alive "$1" || return 0
+	# shellcheck disable=SC2046
+	awk '/^VmRSS:/ { s += $2 } END { if (NR) print s + 0 }' \
+		$(tree_pids "$1" | sed 's|.*|/proc/&/status|') 2>/dev/null
+}
 
 # pid_gone PID: the opposite of pid_alive, for wait_for.
 pid_gone() { ! pid_alive "$1"; }
 
-# fd_count PID: how many fds the process has open.
-fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# fd_count PID: how many fds the process and its children have open.
+fd_count() {
+	local p n=0
+	for p in $(tree_pids "$1"); do
+		n=$((n + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
+	done
+	echo "$n"
+}
 
 # fds_settled PID MAX: PID has at most MAX fds open.
 fds_settled() { [ "$(fd_count "$1")" -le "$2" ]; }
 
-# cpu_ticks PID: user + system clock ticks the process has used.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+# cpu_ticks PID: user + system clock ticks the process and its children
+# (alive ones: sluice's workers) have used.
+cpu_ticks() {
+	pid_alive "$1" || return 0
+	# shellcheck disable=SC2046
+	awk '{ s += $14 + $15 } END { if (NR) print s + 0 }' \
+		$(tree_pids "$1" | sed 's|.*|/proc/&/stat|') 2>/dev/null
+}
 
 # sluice_stats: ask sluice for a stats line (SIGUSR1) and print it; bounded
 # by 5 s times the suite's time factor TF.

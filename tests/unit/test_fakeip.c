@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -211,6 +212,61 @@ test_reserved(void)
 	fakeip_free(fi);
 }
 
+/*
+ * A shared table (worker processes): what a forked child maps, the
+ * parent sees and can look up both ways; the bound with eviction holds
+ * across processes, and names handed back are copies.
+ */
+static void
+test_shared(void)
+{
+	struct in_addr a4, b4;
+	struct in6_addr a6;
+	struct sockaddr_in sin;
+	struct fakeip_stats st;
+	char err[128] = "", buf[INET_ADDRSTRLEN], name[32];
+	struct fakeip *fi;
+	const char *n;
+	pid_t pid;
+	int status = -1;
+
+	inet_pton(AF_INET, "198.18.0.0", &a4);
+	inet_pton(AF_INET6, "fd00:5:1ce::", &a6);
+	fi = fakeip_new_shared(&a4, 15, &a6, 64, 100, err, sizeof(err));
+	CHECK(fi != NULL);
+	if (fi == NULL)
+		return;
+	if ((pid = fork()) == 0) {
+		int bad = 0;
+
+		for (int i = 0; i < 150; i++) {
+			snprintf(name, sizeof(name), "host%d.test", i);
+			if (fakeip_addr(fi, name, AF_INET, &b4) == -1)
+				bad++;
+		}
+		_exit(bad);
+	}
+	CHECK(pid > 0);
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fakeip_get_stats(fi, &st);
+	CHECK(st.mappings == 100);
+	CHECK(st.created == 150);
+	CHECK(st.evicted == 50);
+	/* the child's last mapping, seen from here, both ways */
+	CHECK(fakeip_addr(fi, "HOST149.test", AF_INET, &b4) == 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr = b4;
+	n = fakeip_name(fi, (struct sockaddr *)&sin, false);
+	CHECK(n != NULL && strcmp(n, "host149.test") == 0);
+	/* an evicted one is gone: host0 got a new address now */
+	CHECK(strcmp(addr4(fi, "host0.test", buf), "") != 0);
+	fakeip_get_stats(fi, &st);
+	CHECK(st.mappings == 100);
+	fakeip_free(fi);
+}
+
 static void
 test_bad(void)
 {
@@ -234,6 +290,7 @@ main(void)
 	test_wrap();
 	test_state();
 	test_reserved();
+	test_shared();
 	test_bad();
 	return check_summary("test_fakeip");
 }
