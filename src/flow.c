@@ -11,9 +11,10 @@
  * Backpressure, client -> upstream: bytes are copied into the upstream's
  * output and the receive window is re-opened (tcp_recved) only as that
  * output drains into the socket; the window is flow_buffer.  Upstream ->
- * client: the upstream's input is read up to flow_buffer (read high
- * watermark) and moved into lwIP only as far as the pcb's send buffer has
- * room; the `sent' callback moves more.
+ * client: the upstream's input is read up to flow_buffer (a plain socket
+ * by the flow itself, in large reads; TLS by libevent) and moved into
+ * lwIP only as far as the pcb's send buffer has room; the `sent' callback
+ * moves more, and reading resumes once half the buffer has gone.
  *
  * Closing: each direction has its own state (enum flow_up, flow_down).  A
  * FIN from the client is passed on once everything before it has left for
@@ -28,11 +29,13 @@
  * every SYN; a SYN to the proxy's own address (a routing loop) is refused.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -49,6 +52,7 @@
 #include "upstream.h"
 
 #define FLOW_MAX_SINGLE_IO	(256 * 1024)
+#define FLOW_MIN_READ		(16 * 1024)
 
 enum flow_state {
 	FLOW_DIALING,
@@ -89,6 +93,8 @@ struct flow {
 	bool			 pcb_aborted;	/* we tcp_abort()ed it */
 	bool			 read_paused;	/* upstream input at flow_buffer */
 	struct bufferevent	*bev;		/* upstream, after the dial */
+	struct event		*rd_ev;		/* reads a plain bev's socket */
+	size_t			 rd_size;	/* what rd_ev asks a read for */
 	struct upstream_dial	*dial;
 	struct evbuffer_cb_entry *out_cb;	/* upstream output accounting */
 	struct event		*idle_ev;
@@ -124,6 +130,7 @@ struct flows {
 static void	flow_close(struct flow *, const char *, enum log_level, bool);
 static void	flow_to_client(struct flow *);
 static void	flow_step(struct flow *);
+static void	flow_read_set(struct flow *, bool);
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -381,22 +388,20 @@ flow_to_client(struct flow *f)
 		wrote = true;
 	}
 	/*
-	 * Read from the upstream only while the input is below flow_buffer.
-	 * libevent's own high watermark would do, but libevent >= 2.1.11
-	 * re-runs the read callback on every loop turn while the input sits
-	 * at the mark (a busy loop for every stalled client); the sent and
-	 * poll callbacks resume reading as the client takes data.
+	 * Read from the upstream only while the input is below flow_buffer,
+	 * and once it reached it, only after the client took half: then one
+	 * read brings half a buffer, where resuming at every ACK brought a
+	 * segment or two per wakeup.  libevent's own high watermark would do
+	 * the pausing, but libevent >= 2.1.11 re-runs the read callback on
+	 * every loop turn while the input sits at the mark (a busy loop for
+	 * every stalled client); the sent and poll callbacks resume reading
+	 * as the client takes data.
 	 */
 	flow_held_in(f, len);
-	if (len >= f->fl->lim.flow_buffer) {
-		if (!f->read_paused) {
-			bufferevent_disable(f->bev, EV_READ);
-			f->read_paused = true;
-		}
-	} else if (f->read_paused && f->down == DOWN_OPEN) {
-		bufferevent_enable(f->bev, EV_READ);
-		f->read_paused = false;
-	}
+	if (len >= f->fl->lim.flow_buffer)
+		flow_read_set(f, false);
+	else if (len <= f->fl->lim.flow_buffer / 2 && f->down == DOWN_OPEN)
+		flow_read_set(f, true);
 	if (len == 0 && f->down == DOWN_EOF &&
 	    tcp_shutdown(f->pcb, 0, 1) == ERR_OK) {
 		f->down = DOWN_DONE;	/* tcp_shutdown sent the FIN */
@@ -405,6 +410,115 @@ flow_to_client(struct flow *f)
 	}
 	if (wrote && !stack_pcb_cork(f->pcb))
 		tcp_output(f->pcb);
+}
+
+/* Read from the upstream (on) or not; the flow's own reader or libevent's. */
+static void
+flow_read_set(struct flow *f, bool on)
+{
+	if (f->read_paused == !on)
+		return;
+	f->read_paused = !on;
+	if (f->rd_ev != NULL) {
+		if (on)
+			event_add(f->rd_ev, NULL);
+		else
+			event_del(f->rd_ev);
+	} else if (on)
+		bufferevent_enable(f->bev, EV_READ);
+	else
+		bufferevent_disable(f->bev, EV_READ);
+}
+
+/* EOF from the upstream: the client gets a FIN after the last byte. */
+static void
+flow_up_eof(struct flow *f)
+{
+	if (f->down == DOWN_OPEN)
+		f->down = DOWN_EOF;
+	flow_read_set(f, false);
+	flow_touch(f);
+	flow_to_client(f);
+}
+
+/*
+ * The upstream's socket is readable (plain TCP; a TLS upstream is read
+ * through its filter by libevent).  One readv straight into the
+ * bufferevent's input, of as much as flow_buffer leaves room for: libevent
+ * reads at most 4 KiB per wakeup and asks FIONREAD before each read, two
+ * syscalls and a trip through the loop per 4 KiB.  A short read means the
+ * socket is drained: no second read to see EAGAIN.  The size asked for
+ * doubles while reads fill it and halves when they bring far less, so a
+ * trickle does not hold large buffers.
+ */
+static void
+flow_up_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct flow *f = arg;
+	struct evbuffer *in;
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t len, want, left;
+	ssize_t n;
+	int nv, i, e;
+	char reason[160];
+
+	(void)what;
+	if (f->state != FLOW_RELAY || f->down != DOWN_OPEN) {
+		flow_read_set(f, false);
+		return;
+	}
+	in = bufferevent_get_input(f->bev);
+	len = evbuffer_get_length(in);
+	if (len >= f->fl->lim.flow_buffer) {
+		flow_read_set(f, false);
+		return;
+	}
+	want = f->fl->lim.flow_buffer - len;
+	if (want > f->rd_size)
+		want = f->rd_size;
+	/* a socket bufferevent keeps its input's end frozen but while it
+	 * reads, as here */
+	evbuffer_unfreeze(in, 0);
+	if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) < 1) {
+		evbuffer_freeze(in, 0);
+		flow_close(f, "out of memory", LOG_LEVEL_WARN, true);
+		return;
+	}
+	for (i = 0, left = want; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
+		left -= iov[i].iov_len;
+	}
+	n = readv(fd, iov, nv);
+	e = errno;
+	if (n > 0) {
+		if ((size_t)n == f->rd_size && f->rd_size < FLOW_MAX_SINGLE_IO)
+			f->rd_size *= 2;
+		else if ((size_t)n < want / 4 && f->rd_size > FLOW_MIN_READ)
+			f->rd_size /= 2;
+		for (i = 0, left = (size_t)n; i < nv && left > 0; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, i);
+	}
+	evbuffer_freeze(in, 0);
+	if (n == 0) {
+		flow_up_eof(f);
+		return;
+	}
+	if (n < 0) {
+		if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR)
+			return;
+		snprintf(reason, sizeof(reason), "upstream: %s",
+		    evutil_socket_error_to_string(e));
+		flow_close(f, reason, LOG_LEVEL_INFO, true);
+		return;
+	}
+	flow_touch(f);
+	flow_to_client(f);
 }
 
 static void
@@ -454,12 +568,8 @@ flow_bev_event_cb(struct bufferevent *bev, short what, void *arg)
 		flow_close(f, reason, LOG_LEVEL_INFO, true);
 		return;
 	}
-	if (what & BEV_EVENT_EOF) {
-		if (f->down == DOWN_OPEN)
-			f->down = DOWN_EOF;
-		flow_touch(f);
-		flow_to_client(f);
-	}
+	if (what & BEV_EVENT_EOF)
+		flow_up_eof(f);
 }
 
 /*
@@ -534,7 +644,6 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 	f->state = FLOW_RELAY;
 	bufferevent_setcb(bev, flow_bev_read_cb, flow_bev_write_cb,
 	    flow_bev_event_cb, f);
-	bufferevent_setwatermark(bev, EV_READ, 0, fl->lim.flow_buffer);
 	/* libevent moves 16k per syscall by default: too little at Gbps */
 	bufferevent_set_max_single_read(bev, FLOW_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(bev, FLOW_MAX_SINGLE_IO);
@@ -543,7 +652,22 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 		flow_close(f, "out of memory", LOG_LEVEL_WARN, true);
 		return;
 	}
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* a plain socket is read by the flow itself (flow_up_read_cb);
+	 * libevent writes it, and reads and writes through TLS */
+	if (bufferevent_get_underlying(bev) == NULL &&
+	    bufferevent_getfd(bev) >= 0) {
+		f->rd_size = FLOW_MIN_READ;
+		f->rd_ev = event_new(fl->base, bufferevent_getfd(bev),
+		    EV_READ | EV_PERSIST, flow_up_read_cb, f);
+		if (f->rd_ev == NULL || event_add(f->rd_ev, NULL) == -1) {
+			flow_close(f, "out of memory", LOG_LEVEL_WARN, true);
+			return;
+		}
+		bufferevent_enable(bev, EV_WRITE);
+	} else {
+		bufferevent_setwatermark(bev, EV_READ, 0, fl->lim.flow_buffer);
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+	}
 
 	tcp_recv(pcb, flow_pcb_recv_cb);
 	tcp_sent(pcb, flow_pcb_sent_cb);
@@ -722,6 +846,10 @@ flow_close(struct flow *f, const char *reason, enum log_level level, bool rst)
 
 		if (fd >= 0)
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	if (f->rd_ev != NULL) {
+		event_free(f->rd_ev);
+		f->rd_ev = NULL;
 	}
 	if (f->bev != NULL) {
 		if (f->out_cb != NULL)
