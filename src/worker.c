@@ -64,6 +64,7 @@ struct workers {
 	void			*arg;
 	bool			 stopping;
 	bool			 failed;
+	int			 exit_code;	/* a worker's non-zero exit */
 	unsigned long long	 restarts;
 	struct tunnel_stats	 retired;	/* of workers that died */
 	struct event		*refresh_ev;
@@ -168,8 +169,10 @@ workers_fork(struct workers *w, unsigned i)
 	self.steer_rx = p->steer_rx;
 	self.w = w;
 	rc = w->run(w->arg, &self);
+	/* exit(), not _exit(): sanitizers check for leaks at exit, and the
+	 * master's objects are still reachable from the frames below */
 	fflush(NULL);
-	_exit(rc);
+	exit(rc);
 }
 
 /* A worker is gone: fold its counters in; restart it unless stopping. */
@@ -189,6 +192,8 @@ workers_reaped(struct workers *w, unsigned i, int status)
 	else
 		snprintf(how, sizeof(how), "stopped (status %d)", status);
 	p->pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		w->exit_code = WEXITSTATUS(status);
 	if (w->stopping)
 		return;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
@@ -360,6 +365,12 @@ workers_stop(struct workers *w, unsigned timeout_ms)
 				if (WIFEXITED(status) && WEXITSTATUS(status) ==
 				    WORKER_EXIT_FATAL)
 					w->failed = true;
+				else if (WIFEXITED(status) &&
+				    WEXITSTATUS(status) != 0) {
+					w->exit_code = WEXITSTATUS(status);
+					log_warnx("worker %u exited %d", i,
+					    w->exit_code);
+				}
 				w->p[i].pid = 0;
 			} else
 				alive = true;
@@ -413,6 +424,12 @@ bool
 workers_failed(const struct workers *w)
 {
 	return w->failed;
+}
+
+int
+workers_exit_code(const struct workers *w)
+{
+	return w->exit_code;
 }
 
 unsigned

@@ -81,6 +81,11 @@ void		 workers_reap(struct workers *w);
 void		 workers_signal(struct workers *w, int sig);
 /* A worker's TUN queue failed: the daemon must stop, non-zero. */
 bool		 workers_failed(const struct workers *w);
+/*
+ * The last non-zero exit status of a worker (a sanitizer's or valgrind's
+ * error exit, say), or 0; a worker killed by a signal does not count.
+ */
+int		 workers_exit_code(const struct workers *w);
 unsigned	 workers_count(const struct workers *w);
 unsigned long long workers_restarts(const struct workers *w);
 /* A worker's pid, or 0. */

@@ -75,7 +75,8 @@ run_part() {
 # udp.sh, route.sh and system.sh with the current SLUICE and SLUICE_WRAPPER.
 e2e_suites() {
 	local label=$1 part
-	for part in run close tls fault udp route system dns workers; do
+	# shellcheck disable=SC2086
+	for part in ${E2E_PARTS:-run close tls fault udp route system dns workers}; do
 		[ -f "$here/e2e/$part.sh" ] || continue
 		echo "== end-to-end tests: $part.sh$label"
 		run_part "e2e-$part$label" bash "$here/e2e/$part.sh"
@@ -91,7 +92,11 @@ fi
 echo "== fetch.sh mirror detection"
 run_part fetch bash "$here/fetch-test.sh"
 
-e2e_suites ""
+# Every suite with two worker processes (one per TUN queue), as [process]
+# workers = auto gives on two CPUs, then the flow semantics again with one
+# process, the other way sluice runs.
+SLUICE_WORKERS=${SLUICE_WORKERS:-2} e2e_suites ""
+SLUICE_WORKERS=1 E2E_PARTS="run close fault udp dns" e2e_suites " (1 worker)"
 for part in gateway scale perf; do
 	if [ -f "$here/e2e/$part.sh" ]; then
 		echo "== end-to-end tests: $part.sh"
@@ -134,7 +139,8 @@ elif [ ! -x "$SLUICE_ASAN" ]; then
 	echo "check: no sanitizer build at $SLUICE_ASAN (make sanitize): failed"
 	failed=$((failed + 1))
 else
-	SLUICE=$SLUICE_ASAN SLUICE_WRAPPER=$ASAN_ENV e2e_suites " (asan)"
+	SLUICE=$SLUICE_ASAN SLUICE_WRAPPER=$ASAN_ENV \
+	    SLUICE_WORKERS=${SLUICE_WORKERS:-2} e2e_suites " (asan)"
 fi
 
 # the e2e and UDP suites with sluice under valgrind: no memory error, no
@@ -145,10 +151,10 @@ if [ -n "${CHECK_NO_VALGRIND:-}" ]; then
 elif command -v valgrind >/dev/null 2>&1; then
 	echo "== end-to-end tests under valgrind"
 	SLUICE_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
-	    run_part e2e-valgrind "$here/e2e/run.sh"
+	    SLUICE_WORKERS=2 run_part e2e-valgrind "$here/e2e/run.sh"
 	echo "== end-to-end tests: udp.sh under valgrind"
 	SLUICE_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
-	    run_part e2e-udp-valgrind "$here/e2e/udp.sh"
+	    SLUICE_WORKERS=1 run_part e2e-udp-valgrind "$here/e2e/udp.sh"
 else
 	missing valgrind
 fi

@@ -12,7 +12,9 @@
 #   veth          iperf3 -c 198.19.0.2 in ns t -> iperf3 -s in ns u: no tunnel
 #   sluice        iperf3 -c 198.18.1.1 -> TUN -> sluice (default offloads)
 #                 -> dante -> iperf3 -s on 198.18.1.1 (lo of ns u)
-#   sluice-nooff  the same with sluice --tun-offload no
+#                 with [process] workers = auto (one per CPU)
+#   sluice-1w     the same with one process (--workers 1)
+#   sluice-nooff  the same with sluice --tun-offload no (workers auto)
 #   hev           the same with hev-socks5-tunnel in place of sluice
 # Rows: the tunnel's MTU (sluice --mtu, hev's tunnel mtu) times upload and
 # download (-R) times 1 and 4 streams (-P 4).  As in the runs of issue 11
@@ -35,7 +37,7 @@
 #   PEERS_RUNS (3)        runs per cell
 #   PEERS_TIME (5)        seconds per iperf3 run (-t)
 #   PEERS_MTUS ("1500 8500")  the MTU groups
-#   PEERS_CONFIGS ("veth sluice sluice-nooff hev")  the columns to measure
+#   PEERS_CONFIGS ("veth sluice sluice-1w sluice-nooff hev")  the columns
 #   PEERS_QUICK=1         defaults of 1 run, 3 s, MTU 1500 (each can still
 #                         be set)
 #   PEERS_TSV             copy the raw per-run results there
@@ -62,7 +64,7 @@ fi
 PEERS_RUNS=${PEERS_RUNS:-3}
 PEERS_TIME=${PEERS_TIME:-5}
 PEERS_MTUS=${PEERS_MTUS:-1500 8500}
-PEERS_CONFIGS=${PEERS_CONFIGS:-veth sluice sluice-nooff hev}
+PEERS_CONFIGS=${PEERS_CONFIGS:-veth sluice sluice-1w sluice-nooff hev}
 PEERS_TSV=${PEERS_TSV:-}
 PA=${TMPDIR:-/tmp}/peer-bench
 HEV=${HEV:-$PA/hev/bin/hev-socks5-tunnel}
@@ -86,8 +88,8 @@ for m in $PEERS_MTUS; do
 	in_range "$m" 576 65535 || { warn "PEERS_MTUS: bad MTU '$m' (576..65535)"; exit 1; }
 done
 for c in $PEERS_CONFIGS; do
-	case $c in veth | sluice | sluice-nooff | hev) ;;
-	*) warn "PEERS_CONFIGS: unknown config '$c' (veth sluice sluice-nooff hev)"; exit 1 ;;
+	case $c in veth | sluice | sluice-1w | sluice-nooff | hev) ;;
+	*) warn "PEERS_CONFIGS: unknown config '$c' (veth sluice sluice-1w sluice-nooff hev)"; exit 1 ;;
 	esac
 done
 [ -x "$SLUICE" ] || { warn "no sluice binary at $SLUICE (run make first)"; exit 1; }
@@ -197,10 +199,12 @@ stop_hev() {
 
 # ---- measurement helpers -----------------------------------------------------------
 
-# proc_ticks PID: utime + stime of PID, all threads, in clock ticks.
+# proc_ticks PID: utime + stime of PID and its children (sluice's worker
+# processes), all threads, in clock ticks.
 proc_ticks() {
-	awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' \
-		"/proc/$1/stat" 2>/dev/null
+	# shellcheck disable=SC2046
+	awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); t += f[12] + f[13] }
+		END { if (NR) print t }' $(tree_pids "$1" | sed 's|.*|/proc/&/stat|') 2>/dev/null
 }
 
 # tun_dropped DEV: the TUN device's tx_dropped counter in ns t.
@@ -261,9 +265,10 @@ run_one() {
 	host=$DST_V4
 	case $cfg in
 	veth) host=$U_V4 ;;
-	sluice | sluice-nooff)
+	sluice | sluice-1w | sluice-nooff)
 		local extra=()
 		[ "$cfg" = sluice-nooff ] && extra=(--tun-offload no)
+		[ "$cfg" = sluice-1w ] && extra=(--workers 1)
 		if ! start_sluice "$id" --upstream "socks5://$U_V4:$PORT_DANTE" --mtu "$mtu" "${extra[@]}"; then
 			say "  $id: sluice did not start: $SLUICE_ERR"
 			printf '%s\t%s\t%s\t%s\tn/a\t0\t-\t-\t-\tstart failed\n' \
@@ -381,7 +386,10 @@ import csv, statistics, sys
 res, hz, runs, secs, mtus = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5].split()
 rows = list(csv.DictReader(open(res), delimiter="\t"))
 tests = [("up1", "upload 1"), ("up4", "upload -P4"), ("down1", "download 1"), ("down4", "download -P4")]
-cfgs = ["veth", "sluice", "sluice-nooff", "hev"]
+allcfgs = ["veth", "sluice", "sluice-1w", "sluice-nooff", "hev"]
+cfgs = [c for c in allcfgs if any(r["config"] == c for r in rows)]
+tun = [c for c in cfgs if c != "veth"]
+rat = [c for c in tun if c != "hev"] if "hev" in cfgs else []
 
 
 def vals(mtu, test, cfg, f):
@@ -436,25 +444,25 @@ for mtu in mtus:
     for t, lab in tests:
         g = {c: vals(mtu, t, c, gbps) for c in cfgs}
         body.append([mtu, lab] + [cell(g[c]) for c in cfgs] +
-                    [ratio(g["sluice"], g["hev"]), ratio(g["sluice-nooff"], g["hev"])])
-table(["MTU", "test", "veth", "sluice", "sluice offload=no", "hev", "sluice/hev", "nooff/hev"], body)
+                    [ratio(g[c], g["hev"]) for c in rat])
+table(["MTU", "test"] + cfgs + ["%s/hev" % c for c in rat], body)
 
 print()
-print("== tunnel CPU seconds per GB received (utime+stime of the tunnel process; median, min-max)")
+print("== tunnel CPU seconds per GB received (utime+stime of the tunnel process and its workers; median, min-max)")
 body = []
 for mtu in mtus:
     for t, lab in tests:
-        c = {x: vals(mtu, t, x, cpu_per_gb) for x in cfgs[1:]}
-        body.append([mtu, lab] + [cell(c[x]) for x in cfgs[1:]] + [ratio(c["sluice"], c["hev"])])
-table(["MTU", "test", "sluice", "sluice offload=no", "hev", "sluice/hev"], body)
+        c = {x: vals(mtu, t, x, cpu_per_gb) for x in tun}
+        body.append([mtu, lab] + [cell(c[x]) for x in tun] + [ratio(c[x], c["hev"]) for x in rat])
+table(["MTU", "test"] + tun + ["%s/hev" % x for x in rat], body)
 
 print()
 print("== packets the kernel dropped at the TUN's full queue (tx_dropped delta per run; median, min-max)")
 body = []
 for mtu in mtus:
     for t, lab in tests:
-        body.append([mtu, lab] + [cell(vals(mtu, t, x, drops), "%d") for x in cfgs[1:]])
-table(["MTU", "test", "sluice", "sluice offload=no", "hev"], body)
+        body.append([mtu, lab] + [cell(vals(mtu, t, x, drops), "%d") for x in tun])
+table(["MTU", "test"] + tun, body)
 
 notes = [r for r in rows if r["note"] != "-"]
 if notes:

@@ -412,7 +412,7 @@ start_sluice() {
 	SLUICE_LOG=$WORK/$name.log
 	# shellcheck disable=SC2086
 	start_bg "$name" "$NS_T" $SLUICE_WRAPPER "$SLUICE" --ipv4 "$TUN_V4" --ipv6 "$TUN_V6" \
-		--log-level "$E2E_LOG_LEVEL" "$@"
+		--log-level "$E2E_LOG_LEVEL" ${SLUICE_WORKERS:+--workers "$SLUICE_WORKERS"} "$@"
 	SLUICE_PID=$BG_PID
 	if ! wait_for "$SLUICE_START_TIMEOUT" sluice_started; then
 		SLUICE_ERR="sluice not ready after ${SLUICE_START_TIMEOUT}s"
