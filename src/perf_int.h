@@ -156,7 +156,8 @@ struct perf {
 	struct perf_run		*run;		/* the connection served here */
 	double			*gbps;		/* per run */
 
-	/* the current run, main thread only (parent, with workers) */
+	/* the current run: its connections (one, or one per worker) and its
+	 * interval lines; main thread only */
 	struct perf_run		*streams[PERF_WORKERS_MAX];
 	unsigned		 nstreams;
 	bool			 finished;
