@@ -406,34 +406,37 @@ out:
 
 /* ---- set-up and tear-down -------------------------------------------- */
 
-/* The relay path's upstream and flows (the tunnel's own assembly). */
+/*
+ * The relay path: the daemon's own tunnel (tunnel_new(), as main.c and
+ * each worker wire it) on the TUN, to the in-process SOCKS5 server.
+ */
 static int
 perf_relay_setup(struct perf *p)
 {
-	struct config c;
-	struct flows_limits lim;
+	struct config *c = &p->relay_conf;
 	char url[64], err[CONFIG_ERR_MAX];
 
 	if (perf_socks_start(p) == -1)
 		return -1;
-	config_defaults(&c);
+	config_defaults(c);
 	snprintf(url, sizeof(url), "socks5://127.0.0.1:%u", p->socks.port);
-	if (config_set(&c, "upstream", "url", url, err, sizeof(err)) == -1) {
+	if (config_set(c, "upstream", "url", url, err, sizeof(err)) == -1) {
 		log_errorx("perf: %s", err);
 		return -1;
 	}
-	if ((p->up = upstream_new(p->base, &c, err, sizeof(err))) == NULL) {
+	c->mtu = p->o.mtu;
+	c->udp = false;
+	c->dns_mode = CONFIG_DNS_OFF;
+	if (p->o.flow_buffer != 0)
+		c->flow_buffer = p->o.flow_buffer;
+	if ((p->up = upstream_new(p->base, c, err, sizeof(err))) == NULL) {
 		log_errorx("perf: %s", err);
 		return -1;
 	}
-	memset(&lim, 0, sizeof(lim));
-	lim.max_flows = c.max_flows;
-	lim.idle_timeout_ms = c.idle_timeout_ms;
-	lim.max_memory = c.max_memory;
-	lim.flow_buffer = p->o.flow_buffer != 0 ? p->o.flow_buffer :
-	    c.flow_buffer;
-	if ((p->flows = flows_new(p->base, p->stack, p->up, &lim)) == NULL)
+	if ((p->tunnel = tunnel_new(p->base, p->tun.fd, p->tun.vnet_hdr, c,
+	    p->up, NULL, NULL, NULL)) == NULL)
 		return -1;
+	p->stack = tunnel_stack(p->tunnel);
 	return 0;
 }
 
@@ -463,11 +466,12 @@ perf_loop_setup(struct perf *p)
 int
 perf_server_setup(struct perf *p)
 {
-	/* the tunnel's own set-up (main.c) */
-	if ((p->stack = stack_new(p->base, p->tun.fd, p->o.mtu)) == NULL ||
-	    (p->tun.vnet_hdr && stack_set_vnet_hdr(p->stack) == -1))
-		return -1;
 	if (p->o.path == PERF_PATH_STACK) {
+		/* lwIP alone, with a raw server of its own */
+		if ((p->stack = stack_new(p->base, p->tun.fd, p->o.mtu)) ==
+		    NULL || (p->tun.vnet_hdr &&
+		    stack_set_vnet_hdr(p->stack) == -1))
+			return -1;
 		if (perf_listen(p) == -1) {
 			log_errorx("perf: cannot listen on lwIP");
 			return -1;
@@ -505,11 +509,11 @@ perf_teardown(struct perf *p)
 		p->listener = NULL;
 	}
 	perf_socks_stop(&p->socks);
-	flows_free(p->flows);
-	/* libevent finalizes freed bufferevents in the loop: let it, or a
-	 * flow still open here (a failed run) leaks its bufferevent */
-	if (p->base != NULL)
-		event_base_loop(p->base, EVLOOP_NONBLOCK);
+	if (p->tunnel != NULL) {
+		/* it runs the loop to finalize the flows' bufferevents */
+		tunnel_free(p->tunnel);
+		p->stack = NULL;
+	}
 	upstream_free(p->up);
 	stack_free(p->stack);
 	perf_workers_stop(p);

@@ -33,9 +33,11 @@
 
 #include <event2/event.h>
 
+#include "config.h"
 #include "log.h"
 #include "stack.h"
 #include "tun.h"
+#include "tunnel.h"
 
 struct tcp_pcb;
 struct upstream;
@@ -147,7 +149,8 @@ struct perf {
 	struct stack		*stack;
 	struct tcp_pcb		*listener;	/* stack path */
 	struct upstream		*up;		/* relay path */
-	struct flows		*flows;
+	struct tunnel		*tunnel;	/* relay path */
+	struct config		 relay_conf;	/* ... its configuration */
 	struct perf_socks	 socks;
 	int			 wake_fd;	/* eventfd: a thread has news */
 	struct event		*wake_ev;
