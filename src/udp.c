@@ -921,12 +921,18 @@ udp_relay_input(struct udps *u, const struct sockaddr *src,
 		u->st.refused++;
 		goto unreach;
 	}
+	/* workers: claim a place, then count the others (as flows do), so
+	 * that racing workers never exceed max_flows together */
 	total = u->count;
+	if (u->self != NULL)
+		atomic_store_explicit(&u->self->active, u->st.active + 1,
+		    memory_order_seq_cst);
 	for (unsigned i = 0; i < u->nshare; i++)
 		if (&u->share[i] != u->self)
 			total += atomic_load_explicit(&u->share[i].active,
-			    memory_order_relaxed);
+			    memory_order_seq_cst);
 	if (total >= u->lim.max_flows) {
+		udps_publish(u);
 		static struct log_limit lim;
 
 		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp: %u "
@@ -936,6 +942,7 @@ udp_relay_input(struct udps *u, const struct sockaddr *src,
 		goto unreach;
 	}
 	if ((a = assoc_new(u, src)) == NULL) {
+		udps_publish(u);
 		u->st.refused++;
 		goto unreach;
 	}
