@@ -12,9 +12,10 @@
 #    the TUN offloads (the tunnel's default) and without, PERF_RUNS runs
 #    each (5), PERF_BYTES bytes per run (1e9): the medians, and their ratio
 #    to the tunlimit figure of the same direction (reader mode: sluice
-#    writes the TUN; writer mode: sluice reads it).
+#    writes the TUN; writer mode: sluice reads it); each with one worker
+#    process and with PERF_WORKERS (2), side by side.
 #
-# Environment: SLUICE (./sluice), PERF_RUNS, PERF_BYTES, BENCHTIME (1s,
+# Environment: SLUICE (./sluice), PERF_RUNS, PERF_BYTES, PERF_WORKERS, BENCHTIME (1s,
 # per Go-style benchmark), TUNLIMIT (path to tunlimit.sh, or "none").
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +23,7 @@ root=$(cd "$here/../.." && pwd)
 SLUICE=${SLUICE:-$root/sluice}
 PERF_RUNS=${PERF_RUNS:-5}
 PERF_BYTES=${PERF_BYTES:-1000000000}
+PERF_WORKERS=${PERF_WORKERS:-2}
 BENCHTIME=${BENCHTIME:-1}
 TUNLIMIT=${TUNLIMIT:-/work/shared/tools/tunlimit.sh}
 
@@ -62,6 +64,13 @@ median() {
 		-e 's|^client io mode: [a-z]+, throughput: ([0-9.]+) Gbps$|\1|p' | tail -n 1
 }
 
+# xratio A B: A/B as "1.42x", or n/a
+xratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "n/a";
+		else printf "%.2fx\n", a / b }'
+}
+
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "" || b == "" || b + 0 == 0) print "n/a";
@@ -78,30 +87,42 @@ idle() {
 		if (NR == 1) { t1 = t; i1 = $5 } else printf "%d\n", 100 * ($5 - i1) / (t - t1) }'
 }
 
+# perf_median PATH MODE OFFLOAD WORKERS: the median Gbps of PERF_RUNS runs,
+# or "failed" (the reason on stderr)
+perf_median() {
+	local out rc m
+	out=$(timeout -k 5 $((PERF_RUNS * 130 + 30)) "$SLUICE" --perf "$2" \
+		--perf-path "$1" --tun-offload "$3" --perf-workers "$4" \
+		--perf-bytes "$PERF_BYTES" --perf-runs "$PERF_RUNS" --quiet 2>&1)
+	rc=$?
+	m=$(median "$out")
+	if [ "$rc" -ne 0 ] || [ -z "$m" ]; then
+		echo "  $1 $2 offload $3, $4 workers failed: $(printf '%s' "$out" | tail -n 1)" >&2
+		echo failed
+	else
+		echo "$m"
+	fi
+}
+
 echo
-echo "== sluice --perf, MTU 1500, $PERF_BYTES bytes, median of $PERF_RUNS runs" \
-	"(data path: 1 thread; no multi-threaded mode yet; CPU idle before: $(idle)%)"
-printf '  %-6s %-7s %-8s %8s %8s %10s %s\n' path mode offload median target tunlimit ratio
+echo "== sluice --perf, MTU 1500, $PERF_BYTES bytes, median of $PERF_RUNS runs," \
+	"1 and $PERF_WORKERS worker processes (CPU idle before: $(idle)%)"
+printf '  %-6s %-7s %-8s %8s %8s %8s %8s %10s %s\n' path mode offload "1 worker" \
+	"$PERF_WORKERS wkrs" "ratio" target tunlimit "1 worker/tunlimit"
 for offload in yes no; do
 	for path in stack relay; do
 		for mode in reader writer; do
-			out=$(timeout -k 5 $((PERF_RUNS * 130 + 30)) "$SLUICE" --perf "$mode" \
-				--perf-path "$path" --tun-offload "$offload" \
-				--perf-bytes "$PERF_BYTES" --perf-runs "$PERF_RUNS" --quiet 2>&1)
-			rc=$?
-			m=$(median "$out")
+			m1=$(perf_median "$path" "$mode" "$offload" 1)
+			mn=$(perf_median "$path" "$mode" "$offload" "$PERF_WORKERS")
 			if [ "$mode" = reader ]; then tl=$tl_write; else tl=$tl_read; fi
 			if [ "$path" = stack ]; then target=3.0; else target=2.0; fi
-			if [ "$rc" -ne 0 ] || [ -z "$m" ]; then
-				printf '  %-6s %-7s %-8s %8s   (failed: %s)\n' "$path" "$mode" \
-					"$offload" - "$(printf '%s' "$out" | tail -n 1)"
-				continue
-			fi
-			printf '  %-6s %-7s %-8s %8s %8s %10s %s\n' "$path" "$mode" "$offload" \
-				"$m" ">=$target" "${tl:-n/a}" "$(ratio "$m" "$tl")"
+			printf '  %-6s %-7s %-8s %8s %8s %8s %8s %10s %s\n' "$path" "$mode" \
+				"$offload" "$m1" "$mn" "$(xratio "$mn" "$m1")" ">=$target" \
+				"${tl:-n/a}" "$(ratio "$m1" "$tl")"
 		done
 	done
 done
+echo "  (ratio: $PERF_WORKERS workers over 1; target for $PERF_WORKERS on the stack path: >= 1.3x)"
 echo "  (Gbps.  ratio: the median over tunlimit in the direction sluice moves"
 echo "   packets: reader mode against WRITE (sluice writes the TUN), writer mode"
 echo "   against READ.  With offloads each syscall carries up to 64 KiB, so the"
