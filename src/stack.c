@@ -689,14 +689,21 @@ stack_pcb_setup(struct stack *s, struct tcp_pcb *pcb, size_t buffer)
 	unsigned peer;
 
 	stack_pcb_init(s, pcb);
+	peer = stack_syn_mss();
 	if (s->vnet) {
-		peer = stack_syn_mss();
 		if (peer != 0 && stack_ext_id != 0xff) {
 			if (peer < 88)
 				peer = 88;	/* Linux's floor */
 			tcp_ext_arg_set(pcb, stack_ext_id,
 			    (void *)(uintptr_t)peer);
 		}
+	} else if (peer > pcb->mss) {
+		/* lwIP caps the client's MSS at TCP_MSS (1460): at MTU 8500
+		 * without offloads that is six packets where one would do */
+		unsigned max = (unsigned)s->mtu -
+		    (IP_IS_V6(&pcb->local_ip) ? 60 : 40);
+
+		pcb->mss = (u16_t)(peer < max ? peer : max);
 	}
 	/* the window is the per-flow buffer: memory stays bounded */
 	if (wnd > TCP_WND_MAX(pcb))
