@@ -410,6 +410,10 @@ start_sluice() {
 		prev=$a
 	done
 	SLUICE_LOG=$WORK/$name.log
+	# empty it now: the background job truncates it only once it runs,
+	# and a "ready" left by an earlier start of the same name would be
+	# taken for this one's (then its vanishing for a failed start)
+	: >"$SLUICE_LOG"
 	# shellcheck disable=SC2086
 	start_bg "$name" "$NS_T" $SLUICE_WRAPPER "$SLUICE" --ipv4 "$TUN_V4" --ipv6 "$TUN_V6" \
 		--log-level "$E2E_LOG_LEVEL" ${SLUICE_WORKERS:+--workers "$SLUICE_WORKERS"} "$@"
