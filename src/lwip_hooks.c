@@ -138,6 +138,9 @@ sluice_lwip_rand(void)
 	return (uint32_t)(z >> 32);
 }
 
+/* The MSS of our SYN-ACKs (TCP_MSS_ANNOUNCE in lwipopts.h, patch 0007). */
+unsigned short sluice_lwip_mss_announce = TCP_MSS;
+
 /* The key of lwIP's pcb lookup hash (TCP_PCB_HASH_SEED in lwipopts.h). */
 uint32_t
 sluice_lwip_hash_seed(void)

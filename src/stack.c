@@ -552,6 +552,9 @@ stack_new(struct event_base *base, int tun_fd, int mtu)
 	s->base = base;
 	s->fd = tun_fd;
 	s->mtu = mtu;
+	/* announce what the link carries (lwIP caps it by the netif's MTU,
+	 * less 40 or 60); with offloads that MTU is 0 and TCP_MSS stays */
+	sluice_lwip_mss_announce = (unsigned short)(mtu - 40);
 	if (!stack_lwip_ready) {
 		lwip_init();
 		stack_ext_id = tcp_ext_arg_alloc_id();
@@ -625,6 +628,7 @@ stack_set_vnet_hdr(struct stack *s)
 	 */
 	s->netif.mtu = 0;
 	s->netif.mtu6 = 0;
+	sluice_lwip_mss_announce = TCP_MSS;
 	/* the kernel finishes TCP checksums both ways; lwIP does the rest */
 	NETIF_SET_CHECKSUM_CTRL(&s->netif,
 	    NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP |

@@ -129,6 +129,10 @@
 #define LWIP_HOOK_TCP_ISN		sluice_lwip_tcp_isn
 /* the key of the pcb lookup hash (patch 0005), from getrandom() */
 #define TCP_PCB_HASH_SEED()		sluice_lwip_hash_seed()
+/* the MSS our SYN-ACKs announce (patch 0007): up to the TUN's MTU, which
+ * may exceed TCP_MSS (lwIP would announce at most TCP_MSS, 1460: at MTU
+ * 8500 without offloads clients then send six packets where one would do) */
+#define TCP_MSS_ANNOUNCE		sluice_lwip_mss_announce
 
 /* ---- statistics: counters for dropped and bad packets ------------------- */
 #define LWIP_STATS			1

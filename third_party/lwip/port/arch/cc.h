@@ -27,6 +27,9 @@ void	sluice_lwip_assert_abort(const char *msg, const char *file, int line)
 	    __attribute__((noreturn));
 uint32_t sluice_lwip_rand(void);
 uint32_t sluice_lwip_hash_seed(void);
+/* the MSS announced in SYNs (patch 0007): the TUN's MTU less the headers
+ * without offloads, TCP_MSS with them; set by src/stack.c */
+extern unsigned short sluice_lwip_mss_announce;
 uint32_t sluice_lwip_tcp_isn(const struct ip_addr *local_ip,
 	    uint16_t local_port, const struct ip_addr *remote_ip,
 	    uint16_t remote_port);
