@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,12 +306,25 @@ metrics_stack(struct evbuffer *b, const struct metrics_snapshot *src)
 	    "%.2f\n", ss.seg_used_pct / 100.0);
 }
 
+/* One counter per worker, labelled with its number. */
+static void
+metrics_per_worker(struct evbuffer *b, const struct metrics_snapshot *src,
+    const char *name, const char *help, bool rx)
+{
+	char w[16];
+
+	metrics_head(b, name, "counter", help);
+	for (unsigned i = 0; i < src->nworkers; i++) {
+		snprintf(w, sizeof(w), "%u", i);
+		metrics_label(b, name, "worker", w, rx ? src->w[i].rx_packets :
+		    src->w[i].accepted);
+	}
+}
+
 /* Worker processes: each one's share, and restarts. */
 static void
 metrics_workers(struct evbuffer *b, const struct metrics_snapshot *src)
 {
-	char w[16];
-
 	if (src->nworkers <= 1)
 		return;
 	metrics_one(b, "sluice_workers", "gauge",
@@ -318,20 +332,10 @@ metrics_workers(struct evbuffer *b, const struct metrics_snapshot *src)
 	metrics_one(b, "sluice_worker_restarts_total", "counter",
 	    "Worker processes that died and were started again.",
 	    src->restarts);
-	metrics_head(b, "sluice_worker_flows_accepted_total", "counter",
-	    "TCP flows taken, by worker (since it started).");
-	for (unsigned i = 0; i < src->nworkers; i++) {
-		snprintf(w, sizeof(w), "%u", i);
-		metrics_label(b, "sluice_worker_flows_accepted_total",
-		    "worker", w, src->w[i].accepted);
-	}
-	metrics_head(b, "sluice_worker_tun_rx_packets_total", "counter",
-	    "Packets read from the TUN, by worker (queue).");
-	for (unsigned i = 0; i < src->nworkers; i++) {
-		snprintf(w, sizeof(w), "%u", i);
-		metrics_label(b, "sluice_worker_tun_rx_packets_total",
-		    "worker", w, src->w[i].rx_packets);
-	}
+	metrics_per_worker(b, src, "sluice_worker_flows_accepted_total",
+	    "TCP flows taken, by worker (since it started).", false);
+	metrics_per_worker(b, src, "sluice_worker_tun_rx_packets_total",
+	    "Packets read from the TUN, by worker (queue).", true);
 }
 
 int

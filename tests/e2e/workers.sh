@@ -11,7 +11,8 @@
 #
 #   spread          40 echo flows of 256 KiB, each intact; SIGUSR1: both
 #                   workers accepted some, and their "accepted" add up to
-#                   the stats line's
+#                   the stats line's; the master's /metrics has the sum,
+#                   each worker's share and sluice_workers 2
 #   kill_worker     20 held echo flows over both workers; one worker
 #                   SIGKILLed (by PID, a child of sluice): the master
 #                   lives, a new worker starts and is logged; every held
@@ -367,7 +368,7 @@ established() {
 case_spread() {
 	need HAVE_DANTE || return
 	local out a0 a1
-	sluice_up --upstream "$UP_DANTE" --workers "$NW" || return 1
+	sluice_up --upstream "$UP_DANTE" --workers "$NW" --metrics 9468 || return 1
 	grep 'ready: ' "$SLUICE_LOG" | grep -q ", $NW workers" ||
 		why "ready line does not say $NW workers: $(grep 'ready: ' "$SLUICE_LOG")" || return 1
 	workers_running "$NW" || why "$(worker_pids | wc -l) worker processes, want $NW" || return 1
@@ -382,6 +383,18 @@ case_spread() {
 		why "workers accepted $a0 + $a1, the stats line $(st accepted)" || return 1
 	[ "$(st accepted)" -ge "$SPREAD_FLOWS" ] ||
 		why "stats line: $(st accepted) accepted, want >= $SPREAD_FLOWS" || return 1
+	# /metrics from the master: the sum, and each worker's share
+	local m mw0 mw1 mall
+	m=$(nst curl -sS --max-time $((10 * TF)) http://127.0.0.1:9468/metrics 2>&1)
+	mall=$(printf '%s\n' "$m" | sed -n 's/^sluice_flows_accepted_total \([0-9]*\)$/\1/p')
+	mw0=$(printf '%s\n' "$m" | sed -n 's/^sluice_worker_flows_accepted_total{worker="0"} \([0-9]*\)$/\1/p')
+	mw1=$(printf '%s\n' "$m" | sed -n 's/^sluice_worker_flows_accepted_total{worker="1"} \([0-9]*\)$/\1/p')
+	say "    # /metrics: accepted $mall (worker 0 $mw0, worker 1 $mw1); $(printf '%s\n' "$m" | grep '^sluice_workers ')"
+	[ -n "$mall" ] && [ -n "$mw0" ] && [ -n "$mw1" ] ||
+		why "/metrics lacks the accepted counters: $(printf '%s' "$m" | head -c 300)" || return 1
+	[ "$mall" -ge "$SPREAD_FLOWS" ] && [ $((mw0 + mw1)) -eq "$mall" ] && [ "$mw0" -gt 0 ] &&
+		[ "$mw1" -gt 0 ] || why "/metrics: accepted $mall, workers $mw0 + $mw1" || return 1
+	printf '%s\n' "$m" | grep -q '^sluice_workers 2$' || why "/metrics: no 'sluice_workers 2'" || return 1
 	still_running
 }
 
