@@ -30,6 +30,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,6 +657,21 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 	 * libevent writes it, and reads and writes through TLS */
 	if (bufferevent_get_underlying(bev) == NULL &&
 	    bufferevent_getfd(bev) >= 0) {
+		size_t rb = 2 * fl->lim.flow_buffer;
+		int rbi = rb > INT_MAX / 2 ? INT_MAX / 2 : (int)rb;
+
+		/*
+		 * Bound what the kernel holds for the flow: fed by large
+		 * fast reads, the socket's receive buffer autotunes up to
+		 * tcp_rmem's maximum (32 MiB on some hosts), and when
+		 * clients stop reading, a few hundred such flows fill the
+		 * host's TCP memory (tcp_mem) and every other socket
+		 * stalls.  2 x flow_buffer (the kernel doubles it; roughly
+		 * 2 x flow_buffer of window): raise flow_buffer for long
+		 * fat paths to the proxy.
+		 */
+		(void)setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_RCVBUF,
+		    &rbi, sizeof(rbi));
 		f->rd_size = FLOW_MIN_READ;
 		f->rd_ev = event_new(fl->base, bufferevent_getfd(bev),
 		    EV_READ | EV_PERSIST, flow_up_read_cb, f);
