@@ -28,7 +28,8 @@ struct tunnel {
 	struct dnsfwd_options	 dns;		/* points into c */
 };
 
-void
+/* The limits of flows and of UDP associations in c. */
+static void
 tunnel_limits(const struct config *c, struct flows_limits *lim,
     struct udps_limits *ulim)
 {
@@ -227,12 +228,6 @@ struct stack *
 tunnel_stack(const struct tunnel *t)
 {
 	return t->stack;
-}
-
-struct flows *
-tunnel_flows(const struct tunnel *t)
-{
-	return t->flows;
 }
 
 struct udps *

@@ -61,7 +61,6 @@ void		 tunnel_set_share(struct tunnel *t, struct flows_share *fs,
 		    struct udps_share *us, unsigned n, unsigned self);
 
 struct stack	*tunnel_stack(const struct tunnel *t);
-struct flows	*tunnel_flows(const struct tunnel *t);
 struct udps	*tunnel_udps(const struct tunnel *t);
 struct fakeip	*tunnel_fakeip(const struct tunnel *t);
 
@@ -88,8 +87,5 @@ void		 tunnel_log_stats(const struct tunnel_stats *st,
  */
 struct fakeip	*tunnel_fakeip_new(const struct config *c,
 		    struct upstream *up, bool shared);
-/* The limits of flows and of UDP associations in c. */
-void		 tunnel_limits(const struct config *c, struct flows_limits *lim,
-		    struct udps_limits *ulim);
 
 #endif

@@ -762,7 +762,8 @@ udps_publish(struct udps *u)
 		    memory_order_relaxed);
 }
 
-unsigned
+/* The worker (of n) that owns a client source's association. */
+static unsigned
 udps_owner(const struct sockaddr *src, unsigned n)
 {
 	const unsigned char *p;
