@@ -657,7 +657,7 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 	 * libevent writes it, and reads and writes through TLS */
 	if (bufferevent_get_underlying(bev) == NULL &&
 	    bufferevent_getfd(bev) >= 0) {
-		size_t rb = 2 * fl->lim.flow_buffer;
+		size_t rb = fl->lim.flow_buffer;
 		int rbi = rb > INT_MAX / 2 ? INT_MAX / 2 : (int)rb;
 
 		/*
@@ -666,8 +666,8 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 		 * tcp_rmem's maximum (32 MiB on some hosts), and when
 		 * clients stop reading, a few hundred such flows fill the
 		 * host's TCP memory (tcp_mem) and every other socket
-		 * stalls.  2 x flow_buffer (the kernel doubles it; roughly
-		 * 2 x flow_buffer of window): raise flow_buffer for long
+		 * stalls.  flow_buffer (the kernel doubles it; roughly
+		 * flow_buffer of window): raise flow_buffer for long
 		 * fat paths to the proxy.
 		 */
 		(void)setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_RCVBUF,
