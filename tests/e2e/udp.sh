@@ -115,11 +115,23 @@ start_echo() {
 # dante_udp_works: without sluice, a client in ns t that speaks SOCKS5 UDP
 # itself gets its echoes through danted, and the full cone: so a failure
 # later is sluice's, not the proxy's.
+# The bound on loss is the one exchange() holds sluice to (1 in 1000, also
+# in bytes), and a loss over it is tried once more: UDP on a busy host may
+# drop a datagram without any fault of danted's.
 dante_udp_works() {
-	local out
-	out=$(nst timeout -k 2 60 "$PY" "$UDPTOOL" exchange "$DST_V4" "$PORT_ECHO" \
-		--socks "$U_V4,$PORT_DANTE" --count 1000 --big "$BIG_V4" 2>&1)
-	case $out in *" lost=0 "*) ;; *) warn "danted's UDP relay, without sluice: $out"; return 1 ;; esac
+	local out try lost lb bytes
+	for try in 1 2; do
+		out=$(nst timeout -k 2 60 "$PY" "$UDPTOOL" exchange "$DST_V4" "$PORT_ECHO" \
+			--socks "$U_V4,$PORT_DANTE" --count 1000 --big "$BIG_V4" 2>&1)
+		lost=$(kv "$out" lost) lb=$(kv "$out" lost_bytes) bytes=$(kv "$out" bytes)
+		if [ -n "$lost" ] && [ -n "$lb" ] && [ -n "$bytes" ] &&
+			[ "$(kv "$out" corrupt)" = 0 ] && [ "$(kv "$out" wrongsrc)" = 0 ] &&
+			[ "$lost" -le 1 ] && [ "$lb" -le $((bytes / 1000)) ]; then
+			break
+		fi
+		warn "danted's UDP relay, without sluice (try $try of 2): $out"
+		[ "$try" = 2 ] && return 1
+	done
 	out=$(nst timeout -k 2 30 "$PY" "$UDPTOOL" cone "$DST_V4" "$PORT_ECHO" \
 		"$B_V4,$PORT_B" "$DST_V4,$PORT_C" --socks "$U_V4,$PORT_DANTE" --timeout 5 2>&1)
 	case $out in *"got=$B_V4,$PORT_B got=$DST_V4,$PORT_C"*) ;;
