@@ -138,6 +138,13 @@ sluice_lwip_rand(void)
 	return (uint32_t)(z >> 32);
 }
 
+void
+lwip_hooks_rand_set(uint64_t state)
+{
+	lwip_hooks_seed();
+	lwip_hooks_rand_state = state;
+}
+
 /* The MSS of our SYN-ACKs (TCP_MSS_ANNOUNCE in lwipopts.h, patch 0007). */
 unsigned short sluice_lwip_mss_announce = TCP_MSS;
 

@@ -28,6 +28,11 @@ uint64_t	lwip_hooks_assert_count(void);
 uint32_t	lwip_hooks_isn(const uint8_t key[16], uint32_t clock_4us,
 		    const struct ip_addr *local_ip, uint16_t local_port,
 		    const struct ip_addr *remote_ip, uint16_t remote_port);
+/*
+ * For tests: the state of LWIP_RAND() (splitmix64), so a test can replay
+ * the draw that lwIP makes next.  The secrets stay seeded from getrandom().
+ */
+void		lwip_hooks_rand_set(uint64_t state);
 /* SipHash-2-4 of len bytes under a 128-bit key (the reference's output). */
 uint64_t	lwip_hooks_siphash(const uint8_t key[16], const void *data,
 		    size_t len);

@@ -42,6 +42,7 @@
 #define STACK_CORK_IN_FLIGHT	(8 * 1024)	/* > 2 segments of MTU 1500 */
 #define STACK_CORK_MAX		(64 * 1024)
 #define STACK_QUEUE_AHEAD	(64 * 1024)	/* queued past the window */
+#define STACK_LISTEN_PORT	9	/* the catch-all's placeholder port */
 
 struct stack {
 	struct event_base	*base;
@@ -924,9 +925,14 @@ stack_listen_any(struct stack *s, stack_syn_cb cb, void *arg)
 		log_errorx("stack: tcp_new failed");
 		return -1;
 	}
-	/* any port: the catch-all takes what no other listener matches; the
-	 * bound port itself is a placeholder */
-	if (tcp_bind(pcb, IP_ANY_TYPE, 0) != ERR_OK) {
+	/*
+	 * any port: the catch-all takes what no other listener matches; the
+	 * bound port is a placeholder (a SYN to it gets the same handling).
+	 * Not 0: lwIP 2.1's tcp_new_port() wraps its counter from 0xffff to
+	 * 0 and so fails when LWIP_RAND() started it there, 1 start in 16384
+	 * (seen as "tcp_bind failed" in a CI run).
+	 */
+	if (tcp_bind(pcb, IP_ANY_TYPE, STACK_LISTEN_PORT) != ERR_OK) {
 		tcp_abort(pcb);
 		log_errorx("stack: tcp_bind failed");
 		return -1;
