@@ -175,6 +175,18 @@ workers_fork(struct workers *w, unsigned i)
 	exit(rc);
 }
 
+/* worker_how: how a worker ended, from its wait status, for the log. */
+static void
+worker_how(int status, char *how, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(how, len, "exited %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(how, len, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, len, "stopped (status %d)", status);
+}
+
 /* A worker is gone: fold its counters in; restart it unless stopping. */
 static void
 workers_reaped(struct workers *w, unsigned i, int status)
@@ -184,13 +196,7 @@ workers_reaped(struct workers *w, unsigned i, int status)
 	char how[64];
 	long long ms;
 
-	if (WIFEXITED(status))
-		snprintf(how, sizeof(how), "exited %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(how, sizeof(how), "killed by signal %d",
-		    WTERMSIG(status));
-	else
-		snprintf(how, sizeof(how), "stopped (status %d)", status);
+	worker_how(status, how, sizeof(how));
 	p->pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		w->exit_code = WEXITSTATUS(status);
@@ -326,7 +332,9 @@ bool
 workers_wait_up(struct workers *w, unsigned timeout_ms)
 {
 	struct timespec t0;
+	char how[64];
 	unsigned i;
+	int status;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -335,10 +343,25 @@ workers_wait_up(struct workers *w, unsigned timeout_ms)
 				break;
 		if (i == w->n)
 			return true;
-		if (w->p[i].pid == 0 ||
-		    waitpid(w->p[i].pid, NULL, WNOHANG) != 0 ||
-		    worker_ms_since(&t0) > (long long)timeout_ms)
+		if (w->p[i].pid == 0)
 			return false;
+		if (waitpid(w->p[i].pid, &status, WNOHANG) == w->p[i].pid) {
+			/* reaped here, so workers_stop() must not wait
+			 * for (or kill) that pid again */
+			w->p[i].pid = 0;
+			if (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+			    WEXITSTATUS(status) != WORKER_EXIT_FATAL)
+				w->exit_code = WEXITSTATUS(status);
+			worker_how(status, how, sizeof(how));
+			log_errorx("worker %u %s during start-up (its log "
+			    "lines above say why)", i, how);
+			return false;
+		}
+		if (worker_ms_since(&t0) > (long long)timeout_ms) {
+			log_errorx("worker %u (pid %ld) not up after %u ms",
+			    i, (long)w->p[i].pid, timeout_ms);
+			return false;
+		}
 		worker_sleep_ms(5);
 	}
 }
