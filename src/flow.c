@@ -54,6 +54,12 @@
 
 #define FLOW_MAX_SINGLE_IO	(256 * 1024)
 #define FLOW_MIN_READ		(16 * 1024)
+/* the proxy socket's receive buffer: flow_buffer, doubled up to this many
+ * times flow_buffer for a flow that has moved FLOW_RCVBUF_GROW_BYTES since
+ * the last step and still finds a large read's worth queued */
+#define FLOW_RCVBUF_MAX_X	4
+#define FLOW_RCVBUF_GROW_BYTES	(4u * 1024 * 1024)
+#define FLOW_RCVBUF_GROW_READ	(64 * 1024)
 
 enum flow_state {
 	FLOW_DIALING,
@@ -96,6 +102,8 @@ struct flow {
 	struct bufferevent	*bev;		/* upstream, after the dial */
 	struct event		*rd_ev;		/* reads a plain bev's socket */
 	size_t			 rd_size;	/* what rd_ev asks a read for */
+	int			 rcvbuf;	/* its socket's SO_RCVBUF, or 0 */
+	uint64_t		 rcvbuf_grow_at; /* bytes_down to grow it */
 	struct upstream_dial	*dial;
 	struct evbuffer_cb_entry *out_cb;	/* upstream output accounting */
 	struct event		*idle_ev;
@@ -452,6 +460,32 @@ flow_up_eof(struct flow *f)
  * doubles while reads fill it and halves when they bring far less, so a
  * trickle does not hold large buffers.
  */
+/*
+ * A read took all it asked for, and more may wait: the proxy's window (our
+ * receive buffer) may be what holds the flow back.  A flow that has moved
+ * FLOW_RCVBUF_GROW_BYTES since the last step gets twice the buffer, up to
+ * FLOW_RCVBUF_MAX_X x flow_buffer.  A client that stops reading stops the
+ * flow well before that many bytes, so stalled flows keep flow_buffer.
+ */
+static void
+flow_rcvbuf_grow(struct flow *f, int fd)
+{
+	size_t max = f->fl->lim.flow_buffer * FLOW_RCVBUF_MAX_X;
+	int next;
+
+	if (f->rcvbuf == 0 || f->bytes_down < f->rcvbuf_grow_at ||
+	    (size_t)f->rcvbuf >= max || f->rcvbuf > INT_MAX / 4)
+		return;
+	next = f->rcvbuf * 2;
+	if ((size_t)next > max)
+		next = (int)max;
+	f->rcvbuf_grow_at = f->bytes_down + FLOW_RCVBUF_GROW_BYTES;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &next, sizeof(next)) == 0)
+		f->rcvbuf = next;
+	else
+		f->rcvbuf = 0;	/* do not try again */
+}
+
 static void
 flow_up_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -494,6 +528,8 @@ flow_up_read_cb(evutil_socket_t fd, short what, void *arg)
 	n = readv(fd, iov, nv);
 	e = errno;
 	if (n > 0) {
+		if ((size_t)n == want && want >= FLOW_RCVBUF_GROW_READ)
+			flow_rcvbuf_grow(f, fd);
 		if ((size_t)n == f->rd_size && f->rd_size < FLOW_MAX_SINGLE_IO)
 			f->rd_size *= 2;
 		else if ((size_t)n < want / 4 && f->rd_size > FLOW_MIN_READ)
@@ -666,12 +702,16 @@ flows_dial_cb(void *arg, struct bufferevent *bev, const char *why,
 		 * tcp_rmem's maximum (32 MiB on some hosts), and when
 		 * clients stop reading, a few hundred such flows fill the
 		 * host's TCP memory (tcp_mem) and every other socket
-		 * stalls.  flow_buffer (the kernel doubles it; roughly
-		 * flow_buffer of window): raise flow_buffer for long
-		 * fat paths to the proxy.
+		 * stalls.  So flow_buffer at first (the kernel doubles it;
+		 * roughly flow_buffer of window), and up to 4 x for a flow
+		 * that keeps moving (flow_rcvbuf_grow): raise flow_buffer
+		 * for long fat paths to the proxy.
 		 */
-		(void)setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_RCVBUF,
-		    &rbi, sizeof(rbi));
+		if (setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_RCVBUF,
+		    &rbi, sizeof(rbi)) == 0) {
+			f->rcvbuf = rbi;
+			f->rcvbuf_grow_at = FLOW_RCVBUF_GROW_BYTES;
+		}
 		f->rd_size = FLOW_MIN_READ;
 		f->rd_ev = event_new(fl->base, bufferevent_getfd(bev),
 		    EV_READ | EV_PERSIST, flow_up_read_cb, f);
