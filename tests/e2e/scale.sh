@@ -120,6 +120,7 @@ case_flows_10k() {
 case_stalled_300() {
 	need HAVE_DANTE HAVE_LOAD || return
 	local lwip_k solo busy direct0 direct1 r bound c0 c1 cpu rss max=0 res cpid out page st
+	local rbs rb_n rb_big rb_max rb_held
 	lwip_k=$((4 * FLOW_BUFFER_K)); [ "$lwip_k" -gt 1024 ] && lwip_k=1024
 	bound=$((RSS_BASE_KIB + STALLED * (2 * FLOW_BUFFER_K + lwip_k)))
 	sluice_up --upstream "$UP_DANTE" --flow-buffer "${FLOW_BUFFER_K}k" || return 1
@@ -133,6 +134,15 @@ case_stalled_300() {
 	wait_for $((60 * TF)) test -s "$WORK/peak"
 	res=$(cat "$WORK/peak" 2>/dev/null)
 	sleep 2	# let every stalled flow fill whatever buffers it can
+	# the receive buffers of sluice's sockets to danted: a stalled flow
+	# keeps flow_buffer (the kernel doubles it), only moving ones grow
+	rbs=$(nst ss -tnm state established dst "$U_V4:$PORT_DANTE" 2>/dev/null |
+		grep -o 'skmem:(r[0-9]*,rb[0-9]*' |
+		awk -F'[(,]' -v lim=$((2 * FLOW_BUFFER_K * 1024)) '
+			{ r = substr($2, 2) + 0; b = substr($3, 3) + 0; n++; held += r
+			  if (b > lim) big++; if (b > max) max = b }
+			END { printf "%d %d %d %d", n, big, max, held / 1024 }')
+	read -r rb_n rb_big rb_max rb_held <<<"${rbs:-0 0 0 0}"
 	# nothing can move now: sluice must sleep, not spin
 	c0=$(cpu_ticks "$SLUICE_PID")
 	sleep 2
@@ -154,6 +164,7 @@ case_stalled_300() {
 	say "    # the same from ns t straight to danted (no sluice, for reference): solo $direct0 Gbit/s, beside the stalled $direct1 Gbit/s"
 	say "    # sluice VmRSS with $STALLED stalled: $((max / 1024)) MiB ($max KiB); bound 64 MiB + $STALLED * (2 * ${FLOW_BUFFER_K} + $lwip_k) KiB = $((bound / 1024)) MiB"
 	say "    # sluice CPU with only the stalled flows open: $cpu% of a core (want < 20%)"
+	say "    # sluice's $rb_n sockets to danted, stalled: largest receive buffer $((rb_max / 1024)) KiB, $rb_big over 2 x flow_buffer (want 0); $rb_held KiB queued in them"
 	say "    # stalled clients: ${res:-never all started}; ${st#*stats: }"
 	still_running || return 1
 	[ "$res" = "stalled $STALLED failed 0" ] || why "stalled clients: ${res:-none} ($out)" || return 1
@@ -163,6 +174,11 @@ case_stalled_300() {
 		why "sluice spins at $cpu% of a core while every flow is stalled"
 		return 1
 	fi
+	[ "$rb_n" -ge "$STALLED" ] ||
+		why "ss saw $rb_n of sluice's sockets to danted, want >= $STALLED" || return 1
+	[ "$rb_big" = 0 ] ||
+		why "$rb_big stalled flows' proxy sockets have a receive buffer over 2 x flow_buffer (largest $rb_max bytes)" ||
+		return 1
 	[ "$solo" != n/a ] || why "the solo download failed" || return 1
 	[ "$busy" != n/a ] || why "the download beside the stalled flows failed" || return 1
 	awk -v a="$busy" -v b="$solo" 'BEGIN { exit !(a >= 0.5 * b) }' ||
