@@ -72,6 +72,30 @@ dl_gbps() {
 
 HZ=$(getconf CLK_TCK)	# clock ticks a second (cpu_ticks)
 
+# proxy_rcvbufs: "N BIG MAX HELD" for sluice's sockets to danted: how many,
+# how many with a receive buffer over 2 x flow_buffer (the kernel's figure
+# for SO_RCVBUF = flow_buffer), the largest (bytes) and KiB queued in all.
+proxy_rcvbufs() {
+	nst ss -tnm state established dst "$U_V4:$PORT_DANTE" 2>/dev/null |
+		grep -o 'skmem:(r[0-9]*,rb[0-9]*' |
+		awk -F'[(,]' -v lim=$((2 * FLOW_BUFFER_K * 1024)) '
+			{ r = substr($2, 2) + 0; b = substr($3, 3) + 0; n++; held += r
+			  if (b > lim) big++; if (b > max) max = b }
+			END { printf "%d %d %d %d\n", n, big, max, held / 1024 }'
+}
+
+# rcvbuf_sampler FILE: until FILE.stop exists (at most 60 s), the largest
+# receive buffer of sluice's sockets to danted, every 0.1 s, into FILE.
+rcvbuf_sampler() {
+	local f=$1 i m=0 v
+	for ((i = 0; i < 600; i++)); do
+		[ -e "$f.stop" ] && break
+		read -r _ _ v _ <<<"$(proxy_rcvbufs)"
+		[ "${v:-0}" -gt "$m" ] && m=$v && echo "$m" >"$f"
+		sleep 0.1
+	done
+}
+
 # ---- the cases ------------------------------------------------------------
 
 case_flows_10k() {
@@ -120,11 +144,22 @@ case_flows_10k() {
 case_stalled_300() {
 	need HAVE_DANTE HAVE_LOAD || return
 	local lwip_k solo busy direct0 direct1 r bound c0 c1 cpu rss max=0 res cpid out page st
-	local rbs rb_n rb_big rb_max rb_held
+	local rb_n rb_big rb_max rb_held rb_solo spid
 	lwip_k=$((4 * FLOW_BUFFER_K)); [ "$lwip_k" -gt 1024 ] && lwip_k=1024
 	bound=$((RSS_BASE_KIB + STALLED * (2 * FLOW_BUFFER_K + lwip_k)))
 	sluice_up --upstream "$UP_DANTE" --flow-buffer "${FLOW_BUFFER_K}k" || return 1
-	solo=$(dl_gbps) direct0=$(dl_gbps --socks "$U_V4,$PORT_DANTE")
+	# the solo download's proxy socket: its receive buffer grows (a
+	# moving flow), to at most 4 x flow_buffer (8 x in the kernel's count)
+	rm -f "$WORK/rb" "$WORK/rb.stop"
+	rcvbuf_sampler "$WORK/rb" &
+	spid=$!
+	E2E_PIDS+=("$spid")
+	solo=$(dl_gbps)
+	touch "$WORK/rb.stop"
+	wait "$spid" 2>/dev/null
+	rb_solo=$(cat "$WORK/rb" 2>/dev/null)
+	rb_solo=${rb_solo:-0}
+	direct0=$(dl_gbps --socks "$U_V4,$PORT_DANTE")
 	rm -f "$WORK/peak" "$WORK/release"
 	nst timeout -k 2 $((120 * TF + 60)) "$PY" "$LOAD_PY" stall "$DST_V4" "$PORT_LOAD" \
 		"$STALLED" "$STALL_SIZE" $((120 * TF)) --peak "$WORK/peak" \
@@ -136,13 +171,7 @@ case_stalled_300() {
 	sleep 2	# let every stalled flow fill whatever buffers it can
 	# the receive buffers of sluice's sockets to danted: a stalled flow
 	# keeps flow_buffer (the kernel doubles it), only moving ones grow
-	rbs=$(nst ss -tnm state established dst "$U_V4:$PORT_DANTE" 2>/dev/null |
-		grep -o 'skmem:(r[0-9]*,rb[0-9]*' |
-		awk -F'[(,]' -v lim=$((2 * FLOW_BUFFER_K * 1024)) '
-			{ r = substr($2, 2) + 0; b = substr($3, 3) + 0; n++; held += r
-			  if (b > lim) big++; if (b > max) max = b }
-			END { printf "%d %d %d %d", n, big, max, held / 1024 }')
-	read -r rb_n rb_big rb_max rb_held <<<"${rbs:-0 0 0 0}"
+	read -r rb_n rb_big rb_max rb_held <<<"$(proxy_rcvbufs)"
 	# nothing can move now: sluice must sleep, not spin
 	c0=$(cpu_ticks "$SLUICE_PID")
 	sleep 2
@@ -164,6 +193,7 @@ case_stalled_300() {
 	say "    # the same from ns t straight to danted (no sluice, for reference): solo $direct0 Gbit/s, beside the stalled $direct1 Gbit/s"
 	say "    # sluice VmRSS with $STALLED stalled: $((max / 1024)) MiB ($max KiB); bound 64 MiB + $STALLED * (2 * ${FLOW_BUFFER_K} + $lwip_k) KiB = $((bound / 1024)) MiB"
 	say "    # sluice CPU with only the stalled flows open: $cpu% of a core (want < 20%)"
+	say "    # the solo download's proxy socket: largest receive buffer $((rb_solo / 1024)) KiB (flow_buffer ${FLOW_BUFFER_K} KiB; want over 2 x, at most 8 x)"
 	say "    # sluice's $rb_n sockets to danted, stalled: largest receive buffer $((rb_max / 1024)) KiB, $rb_big over 2 x flow_buffer (want 0); $rb_held KiB queued in them"
 	say "    # stalled clients: ${res:-never all started}; ${st#*stats: }"
 	still_running || return 1
@@ -174,6 +204,10 @@ case_stalled_300() {
 		why "sluice spins at $cpu% of a core while every flow is stalled"
 		return 1
 	fi
+	[ "$rb_solo" -gt $((2 * FLOW_BUFFER_K * 1024)) ] ||
+		why "the solo download's receive buffer did not grow: largest $rb_solo bytes" || return 1
+	[ "$rb_solo" -le $((8 * FLOW_BUFFER_K * 1024)) ] ||
+		why "the solo download's receive buffer grew past 8 x flow_buffer: $rb_solo bytes" || return 1
 	[ "$rb_n" -ge "$STALLED" ] ||
 		why "ss saw $rb_n of sluice's sockets to danted, want >= $STALLED" || return 1
 	[ "$rb_big" = 0 ] ||
