@@ -451,16 +451,6 @@ flow_up_eof(struct flow *f)
 }
 
 /*
- * The upstream's socket is readable (plain TCP; a TLS upstream is read
- * through its filter by libevent).  One readv straight into the
- * bufferevent's input, of as much as flow_buffer leaves room for: libevent
- * reads at most 4 KiB per wakeup and asks FIONREAD before each read, two
- * syscalls and a trip through the loop per 4 KiB.  A short read means the
- * socket is drained: no second read to see EAGAIN.  The size asked for
- * doubles while reads fill it and halves when they bring far less, so a
- * trickle does not hold large buffers.
- */
-/*
  * A read took all it asked for, and more may wait: the proxy's window (our
  * receive buffer) may be what holds the flow back.  A flow that has moved
  * FLOW_RCVBUF_GROW_BYTES since the last step gets twice the buffer, up to
@@ -486,6 +476,16 @@ flow_rcvbuf_grow(struct flow *f, int fd)
 		f->rcvbuf = 0;	/* do not try again */
 }
 
+/*
+ * The upstream's socket is readable (plain TCP; a TLS upstream is read
+ * through its filter by libevent).  One readv straight into the
+ * bufferevent's input, of as much as flow_buffer leaves room for: libevent
+ * reads at most 4 KiB per wakeup and asks FIONREAD before each read, two
+ * syscalls and a trip through the loop per 4 KiB.  A short read means the
+ * socket is drained: no second read to see EAGAIN.  The size asked for
+ * doubles while reads fill it and halves when they bring far less, so a
+ * trickle does not hold large buffers.
+ */
 static void
 flow_up_read_cb(evutil_socket_t fd, short what, void *arg)
 {
