@@ -187,6 +187,25 @@ worker_how(int status, char *how, size_t len)
 		snprintf(how, len, "stopped (status %d)", status);
 }
 
+/*
+ * Worker i, reaped outside the loop (start-up, stop), ended with status:
+ * its pid is cleared, WORKER_EXIT_FATAL fails the daemon and another
+ * non-zero exit (a sanitizer's 99) becomes its exit code; true for that.
+ */
+static bool
+workers_exit_noted(struct workers *w, unsigned i, int status)
+{
+	w->p[i].pid = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 0)
+		return false;
+	if (WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+		w->failed = true;
+		return false;
+	}
+	w->exit_code = WEXITSTATUS(status);
+	return true;
+}
+
 /* A worker is gone: fold its counters in; restart it unless stopping. */
 static void
 workers_reaped(struct workers *w, unsigned i, int status)
@@ -348,10 +367,7 @@ workers_wait_up(struct workers *w, unsigned timeout_ms)
 		if (waitpid(w->p[i].pid, &status, WNOHANG) == w->p[i].pid) {
 			/* reaped here, so workers_stop() must not wait
 			 * for (or kill) that pid again */
-			w->p[i].pid = 0;
-			if (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
-			    WEXITSTATUS(status) != WORKER_EXIT_FATAL)
-				w->exit_code = WEXITSTATUS(status);
+			(void)workers_exit_noted(w, i, status);
 			worker_how(status, how, sizeof(how));
 			log_errorx("worker %u %s during start-up (its log "
 			    "lines above say why)", i, how);
@@ -385,16 +401,9 @@ workers_stop(struct workers *w, unsigned timeout_ms)
 				continue;
 			if (waitpid(w->p[i].pid, &status, WNOHANG) ==
 			    w->p[i].pid) {
-				if (WIFEXITED(status) && WEXITSTATUS(status) ==
-				    WORKER_EXIT_FATAL)
-					w->failed = true;
-				else if (WIFEXITED(status) &&
-				    WEXITSTATUS(status) != 0) {
-					w->exit_code = WEXITSTATUS(status);
+				if (workers_exit_noted(w, i, status))
 					log_warnx("worker %u exited %d", i,
 					    w->exit_code);
-				}
-				w->p[i].pid = 0;
 			} else
 				alive = true;
 		}
