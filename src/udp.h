@@ -104,9 +104,10 @@ void		 udps_set_share(struct udps *u, struct udps_share *all,
  * Worker processes: the kernel spreads a client socket's datagrams over
  * the TUN queues by the whole 4-tuple, but its one association (its
  * mapping) must live in one worker.  Each source address and port has an
- * owner (a hash of both, the same in every worker); a datagram that reaches another worker goes
- * to its owner over a datagram socket: tx[owner] (n of them, shared by
- * every worker), received on rx by the owner.  DNS taken by the take
+ * owner (a hash of both, the same in every worker); a datagram that
+ * reaches another worker goes to its owner over a datagram socket:
+ * tx[owner] (n of them, shared by every worker), received on rx by the
+ * owner.  DNS taken by the take
  * callback is answered where it arrives.
  */
 int		 udps_set_steer(struct udps *u, unsigned self, unsigned n,
