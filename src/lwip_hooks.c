@@ -1,8 +1,8 @@
 /*
  * lwip_hooks.c - the platform hooks lwIP calls through arch/cc.h and
  * lwipopts.h: what an lwIP assertion does, LWIP_RAND(), RFC 6528 initial
- * sequence numbers and the seed of the pcb lookup hash (our lwIP patch
- * 0005).
+ * sequence numbers, the seed of the pcb lookup hash (our lwIP patch
+ * 0005) and IP identifications (patch 0008).
  *
  * Assertions: lwIP checks its own invariants with LWIP_ASSERT and, in
  * most places, falls back on an LWIP_ERROR path right after.  A daemon
@@ -143,6 +143,56 @@ lwip_hooks_rand_set(uint64_t state)
 {
 	lwip_hooks_seed();
 	lwip_hooks_rand_state = state;
+}
+
+/*
+ * IP identifications (LWIP_HOOK_IP4_ID, LWIP_HOOK_IP6_FRAG_ID, patch
+ * 0008): instance self of n takes the self-th of n equal parts of each
+ * space and counts through it from a random point.  Workers send from the
+ * same addresses to the same clients, and lwIP's own counters (one per
+ * process, all starting at 0) gave two workers' datagrams the same ID at
+ * the same time: the client's reassembly mixed their fragments and lost
+ * both.
+ */
+static uint32_t	lwip_hooks_id_self, lwip_hooks_id_n = 1;
+static uint32_t	lwip_hooks_id4, lwip_hooks_id6;
+static bool	lwip_hooks_id_started;
+
+static void
+lwip_hooks_id_start(void)
+{
+	if (lwip_hooks_id_started)
+		return;
+	lwip_hooks_id4 = sluice_lwip_rand();
+	lwip_hooks_id6 = sluice_lwip_rand();
+	lwip_hooks_id_started = true;
+}
+
+void
+lwip_hooks_id_split(unsigned self, unsigned n)
+{
+	lwip_hooks_id_start();
+	lwip_hooks_id_n = n > 0 ? n : 1;
+	lwip_hooks_id_self = self < lwip_hooks_id_n ? self : 0;
+}
+
+uint16_t
+sluice_lwip_ip4_id(void)
+{
+	uint32_t size = 0x10000u / lwip_hooks_id_n;
+
+	lwip_hooks_id_start();
+	return (uint16_t)(lwip_hooks_id_self * size + lwip_hooks_id4++ % size);
+}
+
+uint32_t
+sluice_lwip_ip6_frag_id(void)
+{
+	uint64_t size = 0x100000000ull / lwip_hooks_id_n;
+
+	lwip_hooks_id_start();
+	return (uint32_t)(lwip_hooks_id_self * size +
+	    lwip_hooks_id6++ % size);
 }
 
 /* The MSS of our SYN-ACKs (TCP_MSS_ANNOUNCE in lwipopts.h, patch 0007). */

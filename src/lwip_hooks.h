@@ -33,6 +33,14 @@ uint32_t	lwip_hooks_isn(const uint8_t key[16], uint32_t clock_4us,
  * the draw that lwIP makes next.  The secrets stay seeded from getrandom().
  */
 void		lwip_hooks_rand_set(uint64_t state);
+/*
+ * Worker processes: this lwIP instance is self of n, and the IDs it puts
+ * in IPv4 headers and IPv6 Fragment headers come from its own n-th of each
+ * space, so two workers never send fragments under one ID at once.
+ */
+void		lwip_hooks_id_split(unsigned self, unsigned n);
+uint16_t	sluice_lwip_ip4_id(void);
+uint32_t	sluice_lwip_ip6_frag_id(void);
 /* SipHash-2-4 of len bytes under a 128-bit key (the reference's output). */
 uint64_t	lwip_hooks_siphash(const uint8_t key[16], const void *data,
 		    size_t len);

@@ -608,13 +608,15 @@ main_log_stats(const struct main_ctx *ctx)
 		for (unsigned i = 0; i < workers_count(ctx->workers); i++)
 			log_info("worker %u: flows %u active, %llu "
 			    "accepted, %llu bytes up, %llu down; tun rx %llu "
-			    "packets, tx %llu; udp %u associations, %llu "
-			    "udp-up, %llu udp-down", i,
-			    each[i].flows.active,
+			    "packets (%llu fragments out, %llu in), tx %llu; "
+			    "udp %u associations, %llu udp-up, %llu udp-down",
+			    i, each[i].flows.active,
 			    (unsigned long long)each[i].flows.accepted,
 			    (unsigned long long)each[i].flows.bytes_up,
 			    (unsigned long long)each[i].flows.bytes_down,
 			    (unsigned long long)each[i].stack.rx_packets,
+			    (unsigned long long)each[i].stack.frag_steered,
+			    (unsigned long long)each[i].stack.frag_taken,
 			    (unsigned long long)each[i].stack.tx_packets,
 			    each[i].udp.active,
 			    (unsigned long long)each[i].udp.up,

@@ -295,6 +295,9 @@ metrics_stack(struct evbuffer *b, const struct metrics_snapshot *src)
 	    ss.echo_dropped);
 	metrics_label(b, "sluice_tun_dropped_total", "where",
 	    "kernel_queue", src->kernel_drops);
+	metrics_one(b, "sluice_tun_fragments_steered_total", "counter",
+	    "IP fragments a worker handed to the worker that reassembles "
+	    "them.", ss.frag_steered);
 	metrics_one(b, "sluice_lwip_assertions_total", "counter",
 	    "lwIP assertions that fired (logged, not fatal).",
 	    ss.lwip_asserts);

@@ -37,6 +37,7 @@
 
 #define STACK_RX_BATCH	64
 #define STACK_IOV_MAX	32
+#define STACK_FRAG_HEAD	128	/* bytes of a packet stack_frag_owner() reads */
 #define STACK_VNET_LEN	sizeof(struct virtio_net_hdr)
 #define STACK_RXBUF_LEN	65536
 #define STACK_CORK_IN_FLIGHT	(8 * 1024)	/* > 2 segments of MTU 1500 */
@@ -61,6 +62,11 @@ struct stack {
 	void			 *fatal_arg;
 	stack_udp_cb		 udp_cb;
 	void			*udp_arg;
+	unsigned		 frag_self;	/* workers: which one we are */
+	unsigned		 frag_n;	/* 0: fragments stay here */
+	stack_frag_cb		 frag_cb;
+	void			*frag_arg;
+	unsigned char		*fragbuf;	/* one fragment, flattened */
 };
 
 /*
@@ -384,6 +390,51 @@ stack_rx_got(struct stack *s, ssize_t n)
 }
 
 /*
+ * Workers: the kernel puts an IP fragment on a TUN queue by its addresses
+ * alone (it sees no ports in it), and a worker that writes a reply to
+ * those addresses draws the choice to its own queue, so the fragments of
+ * one datagram can reach two workers and neither could reassemble it.
+ * Each fragment has an owner, the same in every worker (stack_frag_owner);
+ * one owned by another worker goes there.  False when p was handed over
+ * (and freed).
+ */
+static bool
+stack_frag_keep(struct stack *s, struct pbuf *p)
+{
+	unsigned char head[STACK_FRAG_HEAD];
+	const unsigned char *h = p->payload;
+	size_t hlen = p->len;
+	int owner;
+
+	if (s->frag_n < 2)
+		return true;
+	if (hlen < sizeof(head) && hlen < p->tot_len) {
+		hlen = pbuf_copy_partial(p, head, sizeof(head), 0);
+		h = head;
+	}
+	owner = stack_frag_owner(h, hlen, s->frag_n);
+	if (owner < 0 || (unsigned)owner == s->frag_self)
+		return true;
+	pbuf_copy_partial(p, s->fragbuf, p->tot_len, 0);
+	s->frag_cb(s->frag_arg, (unsigned)owner, s->fragbuf, p->tot_len);
+	s->st.frag_steered++;
+	pbuf_free(p);
+	return false;
+}
+
+/* Hand one packet read from the TUN to lwIP (or to its fragment's owner). */
+static void
+stack_deliver(struct stack *s, struct pbuf *p)
+{
+	if (!stack_frag_keep(s, p))
+		return;
+	if (s->netif.input(p, &s->netif) != ERR_OK) {
+		s->st.rx_dropped++;
+		pbuf_free(p);
+	}
+}
+
+/*
  * Read with offloads: a virtio_net_hdr and a packet of up to 64 KiB into
  * rxbuf, then into pool pbufs.  Packets the kernel made come with
  * NEEDS_CSUM or DATA_VALID; others get their TCP checksum checked here,
@@ -430,10 +481,7 @@ stack_tun_read_vnet(struct stack *s, evutil_socket_t fd)
 			continue;
 		}
 		pbuf_take(p, s->rxbuf, (u16_t)len);
-		if (s->netif.input(p, &s->netif) != ERR_OK) {
-			s->st.rx_dropped++;
-			pbuf_free(p);
-		}
+		stack_deliver(s, p);
 	}
 	if (got > 0)
 		s->st.rx_batches++;
@@ -479,10 +527,7 @@ stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
 			pbuf_free(p);
 			continue;
 		}
-		if (s->netif.input(p, &s->netif) != ERR_OK) {
-			s->st.rx_dropped++;
-			pbuf_free(p);
-		}
+		stack_deliver(s, p);
 	}
 	if (got > 0)
 		s->st.rx_batches++;
@@ -503,10 +548,93 @@ stack_input(struct stack *s, const void *pkt, size_t len)
 		return;
 	}
 	pbuf_take(p, pkt, (u16_t)len);
+	stack_deliver(s, p);
+}
+
+void
+stack_input_fragment(struct stack *s, const void *pkt, size_t len)
+{
+	struct pbuf *p;
+	unsigned char v;
+
+	s->st.frag_taken++;
+	if (len == 0 || len > 0xffff ||
+	    ((v = ((const unsigned char *)pkt)[0] >> 4) != 4 && v != 6) ||
+	    (p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL)) == NULL) {
+		s->st.rx_dropped++;
+		return;
+	}
+	pbuf_take(p, pkt, (u16_t)len);
 	if (s->netif.input(p, &s->netif) != ERR_OK) {
 		s->st.rx_dropped++;
 		pbuf_free(p);
 	}
+}
+
+/* FNV-1a, 32 bits, over len bytes, continuing from h. */
+static uint32_t
+stack_fnv(uint32_t h, const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+int
+stack_frag_owner(const unsigned char *pkt, size_t len, unsigned n)
+{
+	uint32_t h = 2166136261u;
+	size_t off;
+	unsigned nh;
+
+	if (n < 2 || len < 20)
+		return -1;
+	if (pkt[0] >> 4 == 4) {
+		/* MF or a fragment offset: a fragment */
+		if (((pkt[6] << 8 | pkt[7]) & 0x3fff) == 0)
+			return -1;
+		h = stack_fnv(h, pkt + 12, 8);		/* source, destination */
+		h = stack_fnv(h, pkt + 9, 1);		/* protocol */
+		h = stack_fnv(h, pkt + 4, 2);		/* identification */
+		return (int)(h % n);
+	}
+	if (pkt[0] >> 4 != 6 || len < 40)
+		return -1;
+	/* the Fragment header, after the unfragmentable extension headers */
+	nh = pkt[6];
+	off = 40;
+	for (int i = 0; i < 8; i++) {
+		if (nh == 44) {
+			if (off + 8 > len)
+				return -1;
+			h = stack_fnv(h, pkt + 8, 32);	/* source, destination */
+			h = stack_fnv(h, pkt + off + 4, 4);	/* identification */
+			return (int)(h % n);
+		}
+		/* hop-by-hop, routing, destination options */
+		if ((nh != 0 && nh != 43 && nh != 60) || off + 2 > len)
+			return -1;
+		nh = pkt[off];
+		off += ((size_t)pkt[off + 1] + 1) * 8;
+	}
+	return -1;
+}
+
+int
+stack_set_workers(struct stack *s, unsigned self, unsigned n,
+    stack_frag_cb cb, void *arg)
+{
+	if (n > 1 && s->fragbuf == NULL &&
+	    (s->fragbuf = malloc(0x10000)) == NULL) {
+		log_error("stack: malloc");
+		return -1;
+	}
+	lwip_hooks_id_split(self, n);
+	s->frag_self = self;
+	s->frag_n = cb != NULL ? n : 0;
+	s->frag_cb = cb;
+	s->frag_arg = arg;
+	return 0;
 }
 
 static void
@@ -609,6 +737,7 @@ stack_free(struct stack *s)
 	netif_set_down(&s->netif);
 	netif_remove(&s->netif);
 	free(s->rxbuf);
+	free(s->fragbuf);
 	if (stack_current == s)
 		stack_current = NULL;
 	free(s);

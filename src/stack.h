@@ -34,6 +34,8 @@ struct stack_stats {
 	uint64_t	tcp_dropped;	/* dropped by lwIP's TCP (bad checksum, ...) */
 	uint64_t	lwip_asserts;	/* lwIP assertions that fired (not fatal) */
 	uint64_t	echo_dropped;	/* ICMP echo requests not answered */
+	uint64_t	frag_steered;	/* IP fragments handed to their owner */
+	uint64_t	frag_taken;	/* ... that other workers handed us */
 	unsigned	heap_used_pct;	/* lwIP heap in use, percent */
 	unsigned	seg_used_pct;	/* lwIP TCP segment pool in use, percent */
 };
@@ -126,6 +128,31 @@ void		 stack_get_stats(const struct stack *s, struct stack_stats *st);
  * benchmarks).  Bad packets are dropped and counted like real ones.
  */
 void		 stack_input(struct stack *s, const void *pkt, size_t len);
+/*
+ * Worker processes: the kernel puts an IP fragment on a TUN queue by its
+ * addresses alone, and a reply written to those addresses by one worker
+ * draws the choice to that worker's queue, so the fragments of one
+ * datagram can reach two workers.  Each fragment has an owner among n
+ * workers, a hash of its addresses, protocol and identification (so the
+ * same for every fragment of a datagram, in every worker), or -1 when the
+ * packet (its first len bytes) is no fragment or too short to tell.
+ */
+int		 stack_frag_owner(const unsigned char *pkt, size_t len,
+		    unsigned n);
+/* Hand the fragment pkt (len bytes, valid during the call) to its owner. */
+typedef void (*stack_frag_cb)(void *arg, unsigned owner, const void *pkt,
+    size_t len);
+/*
+ * We are worker self of n: fragments that another worker owns go to cb
+ * instead of lwIP (cb NULL or n < 2: none do), and the IP identifications
+ * we send come from our n-th of the space (lwip_hooks_id_split), so a
+ * client never mixes two workers' fragments.  0 or -1.
+ */
+int		 stack_set_workers(struct stack *s, unsigned self,
+		    unsigned n, stack_frag_cb cb, void *arg);
+/* A fragment another worker handed us: to lwIP, counted as frag_taken. */
+void		 stack_input_fragment(struct stack *s, const void *pkt,
+		    size_t len);
 /*
  * One UDP datagram from the TUN, reassembled: src is the client's address
  * and port, dst where it was sent.  The payload (len bytes in iovcnt

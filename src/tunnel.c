@@ -275,6 +275,7 @@ tunnel_stats_add(struct tunnel_stats *a, const struct tunnel_stats *b,
 	ADD(stack.rx_batches); ADD(stack.tx_packets); ADD(stack.tx_bytes);
 	ADD(stack.tx_dropped); ADD(stack.ip_dropped); ADD(stack.tcp_dropped);
 	ADD(stack.lwip_asserts); ADD(stack.echo_dropped);
+	ADD(stack.frag_steered); ADD(stack.frag_taken);
 	if (gauges) {
 		MAX(stack.heap_used_pct);
 		MAX(stack.seg_used_pct);
@@ -336,7 +337,7 @@ tunnel_log_stats(const struct tunnel_stats *st,
 	log_info("%s: flows %u active, %llu accepted, %llu refused "
 	    "(%llu over max_flows, %llu over memory, %llu loops), %llu bytes "
 	    "up, %llu down, %zu KiB buffered; tun rx %llu packets (%llu "
-	    "dropped, %llu kernel-drops), tx %llu (%llu "
+	    "dropped, %llu kernel-drops, %llu fragments-steered), tx %llu (%llu "
 	    "dropped); lwip dropped %llu ip, %llu "
 	    "tcp, %llu assertions, heap %u%%, segments %u%%; udp %u "
 	    "associations (%llu opened, %llu failed, %llu expired), %llu "
@@ -356,6 +357,7 @@ tunnel_log_stats(const struct tunnel_stats *st,
 	    fs->held >> 10,
 	    (unsigned long long)ss->rx_packets,
 	    (unsigned long long)ss->rx_dropped, kernel_drops,
+	    (unsigned long long)ss->frag_steered,
 	    (unsigned long long)ss->tx_packets,
 	    (unsigned long long)ss->tx_dropped,
 	    (unsigned long long)ss->ip_dropped,

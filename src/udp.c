@@ -52,7 +52,10 @@
 #define UDP_STEER_MAX		16	/* workers */
 #define UDP_STEER_BATCH		64	/* datagrams per wakeup */
 
-/* A datagram handed to the worker that owns its source. */
+/*
+ * A datagram handed to the worker that owns its source, or (src's family
+ * AF_UNSPEC) an IP fragment handed to the worker that reassembles it.
+ */
 struct udp_steer_hdr {
 	struct sockaddr_storage	 src;
 	struct sockaddr_storage	 dst;
@@ -817,7 +820,34 @@ udp_steer_send(struct udps *u, unsigned owner, const struct sockaddr *src,
 	}
 }
 
-/* Datagrams other workers handed us. */
+/* Hand an IP fragment to the worker that reassembles it (stack_frag_cb). */
+static void
+udp_frag_send(void *arg, unsigned owner, const void *pkt, size_t len)
+{
+	struct udps *u = arg;
+	struct udp_steer_hdr h;
+	struct iovec v[2];
+	struct msghdr m;
+
+	memset(&h, 0, sizeof(h));
+	h.src.ss_family = AF_UNSPEC;
+	v[0].iov_base = &h;
+	v[0].iov_len = sizeof(h);
+	v[1].iov_base = (void *)(uintptr_t)pkt;
+	v[1].iov_len = len;
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = v;
+	m.msg_iovlen = 2;
+	if (sendmsg(u->steer_tx[owner], &m, MSG_DONTWAIT) == -1) {
+		static struct log_limit lim;
+
+		log_at_limited(&lim, LOG_LEVEL_WARN, false, "udp: handing an "
+		    "IP fragment to worker %u: %s", owner, strerror(errno));
+		u->st.send_error++;
+	}
+}
+
+/* Datagrams and fragments other workers handed us. */
 static void
 udp_steer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -838,6 +868,10 @@ udp_steer_cb(evutil_socket_t fd, short what, void *arg)
 		h = (struct udp_steer_hdr *)(void *)u->rxbuf;
 		v.iov_base = u->rxbuf + sizeof(*h);
 		v.iov_len = (size_t)n - sizeof(*h);
+		if (h->src.ss_family == AF_UNSPEC) {
+			stack_input_fragment(u->stack, v.iov_base, v.iov_len);
+			continue;
+		}
 		udp_relay_input(u, (struct sockaddr *)&h->src,
 		    (struct sockaddr *)&h->dst, &v, 1, v.iov_len);
 	}
@@ -1002,6 +1036,7 @@ udps_free(struct udps *u)
 	if (u == NULL)
 		return;
 	stack_udp_any(u->stack, NULL, NULL);
+	(void)stack_set_workers(u->stack, 0, 0, NULL, NULL);
 	if (u->steer_ev != NULL)
 		event_free(u->steer_ev);
 	while ((a = LIST_FIRST(&u->all)) != NULL)
@@ -1073,7 +1108,8 @@ udps_set_steer(struct udps *u, unsigned self, unsigned n, const int *tx,
 	memcpy(u->steer_tx, tx, n * sizeof(*tx));
 	u->steer_self = self;
 	u->steer_n = n;
-	return 0;
+	/* IP fragments go to the worker that reassembles them, over tx too */
+	return stack_set_workers(u->stack, self, n, udp_frag_send, u);
 }
 
 void

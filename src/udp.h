@@ -107,8 +107,9 @@ void		 udps_set_share(struct udps *u, struct udps_share *all,
  * owner (a hash of both, the same in every worker); a datagram that
  * reaches another worker goes to its owner over a datagram socket:
  * tx[owner] (n of them, shared by every worker), received on rx by the
- * owner.  DNS taken by the take
- * callback is answered where it arrives.
+ * owner.  DNS taken by the take callback is answered where it arrives.
+ * IP fragments go to the worker that reassembles them
+ * (stack_set_workers) over the same sockets.
  */
 int		 udps_set_steer(struct udps *u, unsigned self, unsigned n,
 		    const int *tx, int rx);

@@ -133,6 +133,11 @@
  * may exceed TCP_MSS (lwIP would announce at most TCP_MSS, 1460: at MTU
  * 8500 without offloads clients then send six packets where one would do) */
 #define TCP_MSS_ANNOUNCE		sluice_lwip_mss_announce
+/* the IDs of IPv4 headers and IPv6 Fragment headers (patch 0008): worker
+ * processes send from the same addresses, each from its own part of the
+ * ID space, so a client never reassembles two workers' fragments as one */
+#define LWIP_HOOK_IP4_ID()		sluice_lwip_ip4_id()
+#define LWIP_HOOK_IP6_FRAG_ID()		sluice_lwip_ip6_frag_id()
 
 /* ---- statistics: counters for dropped and bad packets ------------------- */
 #define LWIP_STATS			1

@@ -27,6 +27,9 @@ void	sluice_lwip_assert_abort(const char *msg, const char *file, int line)
 	    __attribute__((noreturn));
 uint32_t sluice_lwip_rand(void);
 uint32_t sluice_lwip_hash_seed(void);
+/* IP identifications (patch 0008): each worker its own part of the space */
+uint16_t sluice_lwip_ip4_id(void);
+uint32_t sluice_lwip_ip6_frag_id(void);
 /* the MSS announced in SYNs (patch 0007): the TUN's MTU less the headers
  * without offloads, TCP_MSS with them; set by src/stack.c */
 extern unsigned short sluice_lwip_mss_announce;
