@@ -533,39 +533,42 @@ stack_tun_read_cb(evutil_socket_t fd, short what, void *arg)
 		s->st.rx_batches++;
 }
 
-void
-stack_input(struct stack *s, const void *pkt, size_t len)
+/* One packet of len bytes in a pool pbuf, or NULL (counted as dropped). */
+static struct pbuf *
+stack_pbuf_of(struct stack *s, const void *pkt, size_t len)
 {
 	struct pbuf *p;
 	unsigned char v;
 
-	s->st.rx_packets++;
-	s->st.rx_bytes += len;
 	if (len == 0 || len > (size_t)s->mtu ||
 	    ((v = ((const unsigned char *)pkt)[0] >> 4) != 4 && v != 6) ||
 	    (p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL)) == NULL) {
 		s->st.rx_dropped++;
-		return;
+		return NULL;
 	}
 	pbuf_take(p, pkt, (u16_t)len);
-	stack_deliver(s, p);
+	return p;
+}
+
+void
+stack_input(struct stack *s, const void *pkt, size_t len)
+{
+	struct pbuf *p;
+
+	s->st.rx_packets++;
+	s->st.rx_bytes += len;
+	if ((p = stack_pbuf_of(s, pkt, len)) != NULL)
+		stack_deliver(s, p);
 }
 
 void
 stack_input_fragment(struct stack *s, const void *pkt, size_t len)
 {
 	struct pbuf *p;
-	unsigned char v;
 
 	s->st.frag_taken++;
-	if (len == 0 || len > 0xffff ||
-	    ((v = ((const unsigned char *)pkt)[0] >> 4) != 4 && v != 6) ||
-	    (p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL)) == NULL) {
-		s->st.rx_dropped++;
-		return;
-	}
-	pbuf_take(p, pkt, (u16_t)len);
-	if (s->netif.input(p, &s->netif) != ERR_OK) {
+	if ((p = stack_pbuf_of(s, pkt, len)) != NULL &&
+	    s->netif.input(p, &s->netif) != ERR_OK) {
 		s->st.rx_dropped++;
 		pbuf_free(p);
 	}
