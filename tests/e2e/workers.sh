@@ -27,12 +27,13 @@
 #                   datagrams reach both workers, every reply comes back
 #                   from the port it went to, and one association was
 #                   opened, no more (the steering)
-#   udp_fragments   4 UDP sockets at once, 2000 echo datagrams each, 3 in 4
-#                   of them 8000 bytes (6 IPv4 fragments): each socket
-#                   loses at most 1 (danted's own loss under load), none
-#                   corrupt, duplicated or from the wrong source; both
-#                   workers own associations (replies came from both) and
-#                   fragments were handed from one worker to the other
+#   udp_fragments   4 UDP sockets at once (2 IPv4, 2 IPv6), 2000 echo
+#                   datagrams each, 3 in 4 of them 8000 bytes (6
+#                   fragments): each socket loses at most 1 (danted's own
+#                   loss under load), none corrupt, duplicated or from the
+#                   wrong source; both workers own associations (replies
+#                   came from both) and fragments were handed from one
+#                   worker to the other
 #   reload          the file's [upstream] url changed from danted to
 #                   microsocks, SIGHUP: the master logs the new upstream
 #                   and 16 new held flows over both workers all reach
@@ -265,6 +266,7 @@ start_udp_echo() {
 	for ((i = 0; i < UDP_DESTS; i++)); do
 		l+=(-l "$DST_V4,$((UDP_PORT0 + i))")
 	done
+	l+=(-l "$DST_V6,$UDP_PORT0")	# udp_fragments over IPv6
 	rm -f "$WORK/echo.ready"
 	start_bg echo "$NS_U" "$PY" "$UDPTOOL" server --ready "$WORK/echo.ready" \
 		--lifetime 1800 "${l[@]}"
@@ -521,7 +523,7 @@ case_udp_one_mapping() {
 # it (22 of 8000 datagrams lost, silently, before the fix).
 case_udp_fragments() {
 	need HAVE_DANTE HAVE_ECHO || return
-	local i k lost bad=0 pids=() res
+	local i k lost bad=0 pids=() res dst
 	sluice_up --upstream "$UP_DANTE" --workers "$NW" || return 1
 	# Two workers write fragments from one source (the echo server) at
 	# once; the client's kernel drops a datagram whose fragments were
@@ -530,8 +532,10 @@ case_udp_fragments() {
 	nst sh -c "echo 0 >/proc/sys/net/ipv4/ipfrag_max_dist" ||
 		why "cannot set ipfrag_max_dist in the client namespace" || return 1
 	for ((i = 0; i < FRAG_SOCKS; i++)); do
+		dst=$DST_V4
+		[ $((i % 2)) = 1 ] && dst=$DST_V6	# every other one: IPv6
 		start_bg "frag-$i" "$NS_T" timeout -k 2 $((60 * TF)) "$PY" "$UDPTOOL" \
-			exchange "$DST_V4" "$UDP_PORT0" --bind-port $((FRAG_PORT0 + i)) \
+			exchange "$dst" "$UDP_PORT0" --bind-port $((FRAG_PORT0 + i)) \
 			--count "$FRAG_COUNT" --big "8000:$((FRAG_COUNT * 3 / 4))" \
 			--window 8 --timeout $((2 * TF)) --deadline $((40 * TF)) --seed "$i"
 		pids+=("$BG_PID")
@@ -540,7 +544,7 @@ case_udp_fragments() {
 		wait_for $((60 * TF)) pid_gone "${pids[i]}"
 		stop_pid "${pids[i]}" 2
 		res=$(tail -n 1 "$WORK/frag-$i.log")
-		say "    # socket $i: $res"
+		say "    # socket $i ($([ $((i % 2)) = 1 ] && echo IPv6 || echo IPv4)): $res"
 		[ "$(kv "$res" sent)" = "$FRAG_COUNT" ] || why "socket $i did not send all: $res" || return 1
 		lost=$(kv "$res" lost)
 		[ -n "$lost" ] && [ "$lost" -le 1 ] || bad=$((bad + 1))
