@@ -192,6 +192,11 @@ static const struct config_key config_keys[] = {
 	{ "process", "group", CONFIG_PATH, OFF(group), 0, SIZE(group), NULL },
 	{ "process", "workers", CONFIG_UINT, OFF(workers), 0, CONFIG_WORKERS_MAX,
 	    "auto, or an integer 1..16" },
+	/* a worker publishes every second: less than 3s would kill healthy
+	 * ones (0, never, is let through below) */
+	{ "process", "worker_timeout", CONFIG_DURATION,
+	    OFF(worker_timeout_ms), 3000, 3600 * 1000,
+	    "a duration like 30s or 2m, 3s..1h, 0 for never" },
 
 	{ "log", "level", CONFIG_LOG_LEVEL, 0, 0, 0,
 	    "debug, info, warn or error" },
@@ -249,6 +254,7 @@ config_defaults(struct config *c)
 	c->udp_timeout_ms = 60 * 1000;
 	c->udp_filtering = CONFIG_UDP_ENDPOINT_INDEPENDENT;
 	c->udp_max_flows = 1024;
+	c->worker_timeout_ms = 30 * 1000;
 	c->dns_mode = CONFIG_DNS_TCP;
 	c->dns_ports[0] = 53;
 	c->dns_nports = 1;
@@ -763,8 +769,9 @@ config_set(struct config *c, const char *section, const char *key,
 		return config_set_url(c, value, err, errlen);
 	case CONFIG_DURATION:
 		if (!config_parse_duration(value, &ms) ||
-		    ms < (unsigned long long)k->min ||
-		    ms > (unsigned long long)k->max)
+		    ((ms < (unsigned long long)k->min &&
+		    !(ms == 0 && k->off == OFF(worker_timeout_ms))) ||
+		    ms > (unsigned long long)k->max))
 			goto bad;
 		*(unsigned *)(void *)field = ms;
 		break;

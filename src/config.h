@@ -131,6 +131,9 @@ struct config {
 	unsigned	workers;		/* processes, one per TUN queue;
 						 * 0 = auto (CPUs, at most
 						 * CONFIG_WORKERS_AUTO_MAX) */
+	unsigned	worker_timeout_ms;	/* a worker whose loop stops
+						 * this long is killed and
+						 * restarted; 0 = never */
 	bool		kill_switch;		/* default false */
 
 	/* [log] */

@@ -101,6 +101,7 @@ static const struct main_key_opt {
 	{ "user",		"process",	"user" },
 	{ "group",		"process",	"group" },
 	{ "workers",		"process",	"workers" },
+	{ "worker-timeout",	"process",	"worker_timeout" },
 	{ "metrics",		"metrics",	"listen" },
 	{ "log-level",		"log",		"level" },
 };
@@ -187,6 +188,8 @@ main_usage(FILE *f)
 "      --group NAME          ... and group NAME (the user's)             [process] group\n"
 "      --workers N|auto      processes relaying, one per TUN queue (auto:\n"
 "                            the CPUs, at most 8)                        [process] workers\n"
+"      --worker-timeout T    kill and restart a worker whose loop has not\n"
+"                            run for T (30s; 0: never)                   [process] worker_timeout\n"
 "      --metrics [ADDR:]PORT serve Prometheus /metrics and /status there\n"
 "                            (127.0.0.1 when only a port; off)           [metrics] listen\n"
 "      --log-level LEVEL     debug, info, warn or error (info)           [log] level\n"
@@ -552,8 +555,10 @@ main_reload(struct main_ctx *ctx)
 	if (ctx->tunnel != NULL)
 		tunnel_reconfigure(ctx->tunnel, up);
 	/* each worker reads the file again itself */
-	if (ctx->workers != NULL)
+	if (ctx->workers != NULL) {
+		workers_set_timeout(ctx->workers, ctx->c->worker_timeout_ms);
 		workers_signal(ctx->workers, SIGHUP);
+	}
 	if (ctx->routed) {
 		struct route_options ro;
 
@@ -1082,6 +1087,7 @@ main(int argc, char *argv[])
 		if ((ctx.workers = workers_new(base, nworkers, queues,
 		    main_worker_run, &ctx)) == NULL)
 			goto out;
+		workers_set_timeout(ctx.workers, c.worker_timeout_ms);
 		if (!workers_wait_up(ctx.workers, 10000)) {
 			log_errorx("process: a worker did not start");
 			goto out;

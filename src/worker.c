@@ -28,6 +28,10 @@
 #define WORKER_QUICK_MS		1000
 #define WORKER_BACKOFF_MAX_MS	5000
 #define WORKER_STEER_BUF	(4 * 1024 * 1024)
+/* How often the master looks for a worker whose loop stopped turning. */
+#define WORKER_WATCH_MS		500
+/* A check this late means the master itself did not run (stopped). */
+#define WORKER_WATCH_LATE_MS	(4 * WORKER_WATCH_MS)
 
 struct worker_slot {
 	_Atomic unsigned	seq;	/* odd while the worker writes */
@@ -51,6 +55,8 @@ struct worker_proc {
 	unsigned		 quick_deaths;	/* in a row */
 	struct event		*restart_ev;
 	unsigned		 refresh_gen;
+	unsigned		 seen_gen;	/* publications, last we looked */
+	struct timespec		 seen_at;	/* when they last moved */
 };
 
 struct workers {
@@ -69,6 +75,9 @@ struct workers {
 	struct tunnel_stats	 retired;	/* of workers that died */
 	struct event		*refresh_ev;
 	unsigned		 refresh_ticks;
+	struct event		*watch_ev;	/* stuck workers */
+	unsigned		 stall_ms;	/* 0: never kill one */
+	struct timespec		 watched_at;
 	void			(*refresh_done)(void *);
 	void			*refresh_arg;
 };
@@ -143,6 +152,8 @@ workers_fork(struct workers *w, unsigned i)
 	if (pid > 0) {
 		p->pid = pid;
 		clock_gettime(CLOCK_MONOTONIC, &p->started);
+		p->seen_gen = 0;
+		p->seen_at = p->started;
 		log_debug("worker %u: pid %ld on queue %u", i, (long)pid, i);
 		return 0;
 	}
@@ -284,6 +295,55 @@ workers_restart_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Every WORKER_WATCH_MS: a worker's loop publishes its counters every
+ * second (and while it sets up, not at all), so a worker whose count of
+ * publications has not moved for stall_ms is stuck (a loop that never
+ * returns, a deadlock, SIGSTOP): it gets SIGKILL, and the reaper starts
+ * it again like any worker that died.  When the master's own check comes
+ * late, the master was not running either (the whole group stopped, the
+ * machine starved): the clocks start again rather than kill everyone.
+ */
+static void
+workers_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct workers *w = arg;
+	struct worker_proc *p;
+	struct timespec now;
+	bool late;
+	unsigned g;
+
+	(void)fd;
+	(void)what;
+	late = worker_ms_since(&w->watched_at) > WORKER_WATCH_LATE_MS;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	w->watched_at = now;
+	for (unsigned i = 0; i < w->n; i++) {
+		p = &w->p[i];
+		if (p->pid == 0 || w->stopping)
+			continue;
+		g = atomic_load(&w->shm->slot[i].gen);
+		if (g != p->seen_gen || late || w->stall_ms == 0) {
+			p->seen_gen = g;
+			p->seen_at = now;
+			continue;
+		}
+		if (worker_ms_since(&p->seen_at) < (long long)w->stall_ms)
+			continue;
+		log_warnx("worker %u (pid %ld) has not run its loop for %u "
+		    "ms (worker_timeout): killing it", i, (long)p->pid,
+		    w->stall_ms);
+		kill(p->pid, SIGKILL);
+		p->seen_at = now;	/* once: the reaper restarts it */
+	}
+}
+
+void
+workers_set_timeout(struct workers *w, unsigned ms)
+{
+	w->stall_ms = ms;
+}
+
 struct workers *
 workers_new(struct event_base *base, unsigned n, const int *queue_fds,
     workers_run_cb run, void *arg)
@@ -335,6 +395,15 @@ workers_new(struct event_base *base, unsigned n, const int *queue_fds,
 		w->p[i].idx = i;
 		if ((w->p[i].restart_ev = evtimer_new(base,
 		    workers_restart_cb, &w->p[i])) == NULL)
+			goto bad;
+	}
+	{
+		struct timeval tv = { 0, WORKER_WATCH_MS * 1000 };
+
+		clock_gettime(CLOCK_MONOTONIC, &w->watched_at);
+		if ((w->watch_ev = event_new(base, -1, EV_PERSIST,
+		    workers_watch_cb, w)) == NULL ||
+		    event_add(w->watch_ev, &tv) == -1)
 			goto bad;
 	}
 	for (i = 0; i < n; i++)
@@ -439,6 +508,8 @@ workers_free(struct workers *w)
 	}
 	if (w->refresh_ev != NULL)
 		event_free(w->refresh_ev);
+	if (w->watch_ev != NULL)
+		event_free(w->watch_ev);
 	if (w->shm != NULL)
 		munmap(w->shm, sizeof(*w->shm));
 	free(w);

@@ -16,7 +16,8 @@
  * counters (so the master logs and serves one set of numbers).  UDP
  * datagrams go to the worker that owns their source (udp.h).
  *
- * A worker that dies is forked again on the same queue; the others go on.
+ * A worker that dies is forked again on the same queue; the others go on;
+ * so is one whose loop stopped turning ([process] worker_timeout).
  * Its flows are lost (their clients get a RST on their next segment), its
  * counters are kept.  A worker whose TUN queue fails for good exits with
  * WORKER_EXIT_FATAL and the daemon stops, as one process would.
@@ -77,6 +78,11 @@ void		 workers_stop(struct workers *w, unsigned timeout_ms);
 void		 workers_free(struct workers *w);
 /* On SIGCHLD: collect the workers that ended, and restart them. */
 void		 workers_reap(struct workers *w);
+/*
+ * A worker whose loop has not turned for ms (it publishes every second)
+ * is killed and started again; 0: never.  Default 0.
+ */
+void		 workers_set_timeout(struct workers *w, unsigned ms);
 /* Send sig to every worker alive (SIGHUP: reload). */
 void		 workers_signal(struct workers *w, int sig);
 /* A worker's TUN queue failed: the daemon must stop, non-zero. */

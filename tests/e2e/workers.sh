@@ -19,6 +19,9 @@
 #                   flow either still echoes or is reset / at EOF, at
 #                   least one of each; 20 fresh flows then all work, some
 #                   of them on the restarted worker
+#   stuck_worker    the same with one worker SIGSTOPped instead: with
+#                   --worker-timeout 3s the master logs that it has not
+#                   run its loop and kills it; then as kill_worker
 #   max_flows       --max-flows 10: of 30 held flows (opened one after
 #                   the other, spread over both queues) exactly 10 work,
 #                   the rest are refused; the stats line counts 20 over
@@ -407,10 +410,17 @@ case_spread() {
 	still_running
 }
 
-case_kill_worker() {
+case_kill_worker() { worker_lost kill; }
+case_stuck_worker() { worker_lost stop; }
+
+# worker_lost kill|stop: one of two workers holding flows is SIGKILLed,
+# or SIGSTOPped (a worker whose loop stopped turning: the master's watch
+# must kill it after --worker-timeout); either way it is started again,
+# its flows are lost, the other's go on and fresh flows work.
+worker_lost() {
 	need HAVE_DANTE || return
-	local try victim pids idx ok lost out line
-	sluice_up --upstream "$UP_DANTE" --workers "$NW" || return 1
+	local how=$1 try victim pids idx ok lost out line tmo=$((3 * TF))
+	sluice_up --upstream "$UP_DANTE" --workers "$NW" --worker-timeout "${tmo}s" || return 1
 	# a worker that dies within a second of its start is restarted only
 	# after a pause: let this one be older
 	sleep 1.2
@@ -430,7 +440,14 @@ case_kill_worker() {
 	pids=$(worker_pids | tr '\n' ' ')
 	victim=${pids%% *}
 	[ -n "$victim" ] || why "no worker process found" || return 1
-	kill -KILL "$victim"
+	if [ "$how" = stop ]; then
+		kill -STOP "$victim"
+		wait_for $((tmo + 10 * TF)) grep -qE "worker [0-9]+ \\(pid $victim\\) has not run its loop for $((tmo * 1000)) ms \\(worker_timeout\\): killing it" "$SLUICE_LOG" ||
+			why "the stopped worker (pid $victim) was not killed within $((tmo + 10 * TF)) s" ||
+			return 1
+	else
+		kill -KILL "$victim"
+	fi
 	# the master lives on and starts another worker
 	wait_for $((10 * TF)) new_worker "$victim" ||
 		why "no new worker within $((10 * TF)) s (before: $pids; now: $(worker_pids | tr '\n' ' '))" ||
@@ -647,6 +664,6 @@ bytes_down() { stats && [ "$(st down)" -ge "$1" ]; }
 
 # ---- driver -------------------------------------------------------------------
 
-CASES="spread kill_worker max_flows udp_one_mapping udp_fragments reload stop_with_flows"
+CASES="spread kill_worker stuck_worker max_flows udp_one_mapping udp_fragments reload stop_with_flows"
 
 suite_run workers "$CASES"

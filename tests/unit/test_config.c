@@ -524,6 +524,22 @@ test_limits_log_keys(void)
 	    "bad value `' for idle_timeout: expected a duration like "
 	    "250ms, 10s, 5m or 1h, 0 for never");
 
+	/* [process] worker_timeout: 0 (never) or 3s..1h */
+	config_defaults(&c);
+	CHECK(c.worker_timeout_ms == 30000);
+	check_set_ok(&c, "process", "worker_timeout", "0");
+	CHECK(c.worker_timeout_ms == 0);
+	check_set_ok(&c, "process", "worker_timeout", "3s");
+	CHECK(c.worker_timeout_ms == 3000);
+	check_set_ok(&c, "process", "worker_timeout", "1h");
+	CHECK(c.worker_timeout_ms == 3600000);
+	check_set_err("process", "worker_timeout", "2999ms",
+	    "bad value `2999ms' for worker_timeout: expected a duration "
+	    "like 30s or 2m, 3s..1h, 0 for never");
+	check_set_err("process", "worker_timeout", "61m",
+	    "bad value `61m' for worker_timeout: expected a duration "
+	    "like 30s or 2m, 3s..1h, 0 for never");
+
 	check_set_ok(&c, "limits", "flow_buffer", "16k");
 	CHECK(c.flow_buffer == 16384);
 	check_set_ok(&c, "limits", "flow_buffer", "64M");
