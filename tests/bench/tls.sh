@@ -14,7 +14,8 @@
 #    default) and through socks5+tls:// to an stunnel that does not resume
 #    sessions (sessionResume = no, options = NO_TICKET).  Flows per second,
 #    sluice's own count of full and resumed handshakes (its exit log line)
-#    and sluice's CPU time (utime + stime from /proc/PID/stat) per flow.
+#    and sluice's CPU time (utime + stime from /proc/PID/stat, its workers'
+#    included: lib.sh cpu_ticks) per flow.
 #
 # Environment: IPERF_TIME, FLOWS, FLOW_TIME (above); CERTS_KEY=rsa for an RSA
 # 2048 server certificate instead of ECDSA P-256; SLUICE (see lib.sh).
@@ -88,20 +89,19 @@ up() {
 	start_sluice "$@" || { warn "sluice: $SLUICE_ERR"; show_log "$SLUICE_LOG" >&2; exit 1; }
 }
 
-# down: stop sluice; sets FULL and RESUMED from its exit line (n/a if none).
+# down: stop sluice; sets FULL and RESUMED from its exit lines, summed over
+# the workers (each logs its own upstream's), - if none.
 down() {
 	local l
 	stop_sluice || say "note: $SLUICE_ERR"
-	l=$(grep -E '[0-9]+ full tls handshakes, [0-9]+ resumed' "$SLUICE_LOG" | tail -n 1)
-	FULL=$(sed -nE 's/.* ([0-9]+) full tls handshakes.*/\1/p' <<<"$l")
-	RESUMED=$(sed -nE 's/.*, ([0-9]+) resumed.*/\1/p' <<<"$l")
+	l=$(grep -E '[0-9]+ full tls handshakes, [0-9]+ resumed' "$SLUICE_LOG")
+	FULL=$(sed -nE 's/.* ([0-9]+) full tls handshakes.*/\1/p' <<<"$l" |
+		awk '{ s += $1 } END { if (NR) print s }')
+	RESUMED=$(sed -nE 's/.*, ([0-9]+) resumed.*/\1/p' <<<"$l" |
+		awk '{ s += $1 } END { if (NR) print s }')
 	FULL=${FULL:--} RESUMED=${RESUMED:--}
 }
 
-# cpu_ticks PID: utime + stime of PID (all threads), in clock ticks.
-cpu_ticks() {
-	sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
 
 # flow_rate: sequential GET / requests, one connection each, in batches of
 # $BATCH per curl process, until $FLOWS requests or $FLOW_TIME seconds.

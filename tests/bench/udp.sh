@@ -44,9 +44,10 @@
 #    rate found is run again for UDP_CONFIRM_SECS; a lossy confirmation
 #    lowers it by 10% and runs again, UDP_CONFIRMS (2) times at most.  The
 #    last one gives the loss printed and the CPU figures at that rate.
-# CPU: utime + stime from /proc/PID/stat of the tunnel process, and of
-# every danted process of ns u plus the children each has reaped, in
-# seconds per million datagrams received.  Softirq work the kernel does
+# CPU: utime + stime from /proc/PID/stat of the tunnel process (and of its
+# children: sluice's workers), and of every danted process of ns u plus
+# the children each has reaped, in seconds per million datagrams
+# received.  Softirq work the kernel does
 # while a process sends (a veth or lo delivery) is charged to that process.
 # Gbps counts UDP payload.  Every run begins with 200 ms of one warm-up
 # datagram per 10 ms on the same socket (the sink counts those apart; lost
@@ -143,9 +144,16 @@ dante_ticks() {
 	echo "$s"
 }
 
-# tunnel_ticks: CPU ticks of the tunnel process of the current path (0: none).
+# tunnel_ticks: CPU ticks of the tunnel process of the current path and of
+# its children (sluice's workers), 0 for none.
 tunnel_ticks() {
-	if [ -n "$TUN_PID" ]; then ticks_of "$TUN_PID"; else echo 0; fi
+	local p s=0 t
+	[ -n "$TUN_PID" ] || { echo 0; return; }
+	for p in $(tree_pids "$TUN_PID"); do
+		t=$(ticks_of "$p")
+		s=$((s + ${t:-0}))
+	done
+	echo "$s"
 }
 
 # udp_rcvbuf_errors NS: the namespace's UDP RcvbufErrors counter.
