@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "fnv.h"
 #include "log.h"
 
 enum log_level log_level_current = LOG_LEVEL_INFO;
@@ -134,10 +135,8 @@ struct log_limit *
 log_limit_key(const char *s)
 {
 	static struct log_limit slots[32];
-	uint32_t h = 2166136261u;	/* FNV-1a */
+	uint32_t h = fnv1a(FNV1A_INIT, s, s != NULL ? strlen(s) : 0);
 
-	for (; s != NULL && *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
 	return &slots[h % (sizeof(slots) / sizeof(slots[0]))];
 }
 

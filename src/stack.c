@@ -32,6 +32,7 @@
 #include "lwip/udp.h"
 
 #include "log.h"
+#include "fnv.h"
 #include "lwip_hooks.h"
 #include "stack.h"
 
@@ -574,19 +575,10 @@ stack_input_fragment(struct stack *s, const void *pkt, size_t len)
 	}
 }
 
-/* FNV-1a, 32 bits, over len bytes, continuing from h. */
-static uint32_t
-stack_fnv(uint32_t h, const unsigned char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
-}
-
 int
 stack_frag_owner(const unsigned char *pkt, size_t len, unsigned n)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = FNV1A_INIT;
 	size_t off;
 	unsigned nh;
 
@@ -596,9 +588,9 @@ stack_frag_owner(const unsigned char *pkt, size_t len, unsigned n)
 		/* MF or a fragment offset: a fragment */
 		if (((pkt[6] << 8 | pkt[7]) & 0x3fff) == 0)
 			return -1;
-		h = stack_fnv(h, pkt + 12, 8);		/* source, destination */
-		h = stack_fnv(h, pkt + 9, 1);		/* protocol */
-		h = stack_fnv(h, pkt + 4, 2);		/* identification */
+		h = fnv1a(h, pkt + 12, 8);		/* source, destination */
+		h = fnv1a(h, pkt + 9, 1);		/* protocol */
+		h = fnv1a(h, pkt + 4, 2);		/* identification */
 		return (int)(h % n);
 	}
 	if (pkt[0] >> 4 != 6 || len < 40)
@@ -610,8 +602,8 @@ stack_frag_owner(const unsigned char *pkt, size_t len, unsigned n)
 		if (nh == 44) {
 			if (off + 8 > len)
 				return -1;
-			h = stack_fnv(h, pkt + 8, 32);	/* source, destination */
-			h = stack_fnv(h, pkt + off + 4, 4);	/* identification */
+			h = fnv1a(h, pkt + 8, 32);	/* source, destination */
+			h = fnv1a(h, pkt + off + 4, 4);	/* identification */
 			return (int)(h % n);
 		}
 		/* hop-by-hop, routing, destination options */

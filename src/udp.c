@@ -34,6 +34,7 @@
 
 #include "addr.h"
 #include "fakeip.h"
+#include "fnv.h"
 #include "log.h"
 #include "lwip_hooks.h"
 #include "socks5.h"
@@ -769,10 +770,11 @@ udps_publish(struct udps *u)
 static unsigned
 udps_owner(const struct sockaddr *src, unsigned n)
 {
-	const unsigned char *p;
+	const void *p;
 	size_t len;
-	uint32_t h = 2166136261u;	/* FNV-1a: the same in every worker */
 	uint16_t port = addr_port(src);
+	unsigned char pb[2] = { (unsigned char)(port >> 8),
+	    (unsigned char)port };
 
 	if (n <= 1)
 		return 0;
@@ -781,15 +783,12 @@ udps_owner(const struct sockaddr *src, unsigned n)
 		    sin6_addr.s6_addr;
 		len = 16;
 	} else {
-		p = (const unsigned char *)&((const struct sockaddr_in *)
-		    (const void *)src)->sin_addr;
+		p = &((const struct sockaddr_in *)(const void *)src)->
+		    sin_addr;
 		len = 4;
 	}
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	h = (h ^ (port >> 8)) * 16777619u;
-	h = (h ^ (port & 0xff)) * 16777619u;
-	return h % n;
+	/* the same in every worker: no key */
+	return fnv1a(fnv1a(FNV1A_INIT, p, len), pb, 2) % n;
 }
 
 /* Hand a datagram to the worker that owns its source. */
