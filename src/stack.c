@@ -588,9 +588,9 @@ stack_frag_owner(const unsigned char *pkt, size_t len, unsigned n)
 		/* MF or a fragment offset: a fragment */
 		if (((pkt[6] << 8 | pkt[7]) & 0x3fff) == 0)
 			return -1;
-		h = fnv1a(h, pkt + 12, 8);		/* source, destination */
-		h = fnv1a(h, pkt + 9, 1);		/* protocol */
-		h = fnv1a(h, pkt + 4, 2);		/* identification */
+		h = fnv1a(h, pkt + 12, 8);	/* source, destination */
+		h = fnv1a(h, pkt + 9, 1);	/* protocol */
+		h = fnv1a(h, pkt + 4, 2);	/* identification */
 		return (int)(h % n);
 	}
 	if (pkt[0] >> 4 != 6 || len < 40)
@@ -602,8 +602,9 @@ stack_frag_owner(const unsigned char *pkt, size_t len, unsigned n)
 		if (nh == 44) {
 			if (off + 8 > len)
 				return -1;
-			h = fnv1a(h, pkt + 8, 32);	/* source, destination */
-			h = fnv1a(h, pkt + off + 4, 4);	/* identification */
+			/* source, destination; identification */
+			h = fnv1a(h, pkt + 8, 32);
+			h = fnv1a(h, pkt + off + 4, 4);
 			return (int)(h % n);
 		}
 		/* hop-by-hop, routing, destination options */

@@ -82,14 +82,21 @@ struct workers {
 	void			*refresh_arg;
 };
 
+/* Milliseconds from t to now. */
+static long long
+worker_ms_between(const struct timespec *t, const struct timespec *now)
+{
+	return (long long)(now->tv_sec - t->tv_sec) * 1000 +
+	    (now->tv_nsec - t->tv_nsec) / 1000000;
+}
+
 static long long
 worker_ms_since(const struct timespec *t)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)(now.tv_sec - t->tv_sec) * 1000 +
-	    (now.tv_nsec - t->tv_nsec) / 1000000;
+	return worker_ms_between(t, &now);
 }
 
 static void
@@ -199,7 +206,7 @@ worker_how(int status, char *how, size_t len)
 }
 
 /*
- * Worker i, reaped outside the loop (start-up, stop), ended with status:
+ * Worker i was reaped (at start-up, in the loop or at stop) with status:
  * its pid is cleared, WORKER_EXIT_FATAL fails the daemon and another
  * non-zero exit (a sanitizer's 99) becomes its exit code; true for that.
  */
@@ -227,15 +234,12 @@ workers_reaped(struct workers *w, unsigned i, int status)
 	long long ms;
 
 	worker_how(status, how, sizeof(how));
-	p->pid = 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-		w->exit_code = WEXITSTATUS(status);
+	(void)workers_exit_noted(w, i, status);
 	if (w->stopping)
 		return;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
 		log_errorx("worker %u %s: its TUN queue failed; stopping",
 		    i, how);
-		w->failed = true;
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
@@ -315,8 +319,8 @@ workers_watch_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	late = worker_ms_since(&w->watched_at) > WORKER_WATCH_LATE_MS;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	late = worker_ms_between(&w->watched_at, &now) > WORKER_WATCH_LATE_MS;
 	w->watched_at = now;
 	for (unsigned i = 0; i < w->n; i++) {
 		p = &w->p[i];
@@ -328,7 +332,8 @@ workers_watch_cb(evutil_socket_t fd, short what, void *arg)
 			p->seen_at = now;
 			continue;
 		}
-		if (worker_ms_since(&p->seen_at) < (long long)w->stall_ms)
+		if (worker_ms_between(&p->seen_at, &now) <
+		    (long long)w->stall_ms)
 			continue;
 		log_warnx("worker %u (pid %ld) has not run its loop for %u "
 		    "ms (worker_timeout): killing it", i, (long)p->pid,
