@@ -13,8 +13,9 @@
  * and lwIP goes on as with LWIP_NOASSERT.
  *
  * Randomness: one getrandom() at start-up seeds a 128-bit ISN secret, a
- * separate 32-bit hash seed and the state of a splitmix64 generator for
- * LWIP_RAND() (ports, IDs: unpredictable enough, not a secret).  The ISN is
+ * separate 32-bit hash seed, the state of a splitmix64 generator for
+ * LWIP_RAND() (ports, IDs: unpredictable enough, not a secret) and where
+ * the IP identification counters start.  The ISN is
  * RFC 6528's M + F(4-tuple, secret): M a 4-microsecond CLOCK_MONOTONIC
  * clock, F SipHash-2-4, so a peer can neither guess the ISN of another
  * connection nor learn the secret from its own.
@@ -43,6 +44,8 @@ static bool	lwip_hooks_seeded;
 static uint8_t	lwip_hooks_isn_key[16];
 static uint32_t	lwip_hooks_seed32;
 static uint64_t	lwip_hooks_rand_state;
+/* IP identifications (patch 0008): counters from a random start */
+static uint32_t	lwip_hooks_id4, lwip_hooks_id6;
 
 /* ---- assertions ----------------------------------------------------- */
 
@@ -111,7 +114,7 @@ lwip_hooks_getrandom(void *buf, size_t len)
 static void
 lwip_hooks_seed(void)
 {
-	uint8_t buf[16 + 4 + 8];
+	uint8_t buf[16 + 4 + 8 + 4 + 4];
 
 	if (lwip_hooks_seeded)
 		return;
@@ -120,6 +123,8 @@ lwip_hooks_seed(void)
 	memcpy(lwip_hooks_isn_key, buf, 16);
 	memcpy(&lwip_hooks_seed32, buf + 16, 4);
 	memcpy(&lwip_hooks_rand_state, buf + 20, 8);
+	memcpy(&lwip_hooks_id4, buf + 28, 4);
+	memcpy(&lwip_hooks_id6, buf + 32, 4);
 	explicit_bzero(buf, sizeof(buf));
 	lwip_hooks_seeded = true;
 }
@@ -148,30 +153,18 @@ lwip_hooks_rand_set(uint64_t state)
 /*
  * IP identifications (LWIP_HOOK_IP4_ID, LWIP_HOOK_IP6_FRAG_ID, patch
  * 0008): instance self of n takes the self-th of n equal parts of each
- * space and counts through it from a random point.  Workers send from the
+ * space and counts through it from a random point (drawn with the other
+ * seeds, at lwip_init(), before lwIP sends anything).  Workers send from the
  * same addresses to the same clients, and lwIP's own counters (one per
  * process, all starting at 0) gave two workers' datagrams the same ID at
  * the same time: the client's reassembly mixed their fragments and lost
  * both.
  */
 static uint32_t	lwip_hooks_id_self, lwip_hooks_id_n = 1;
-static uint32_t	lwip_hooks_id4, lwip_hooks_id6;
-static bool	lwip_hooks_id_started;
-
-static void
-lwip_hooks_id_start(void)
-{
-	if (lwip_hooks_id_started)
-		return;
-	lwip_hooks_id4 = sluice_lwip_rand();
-	lwip_hooks_id6 = sluice_lwip_rand();
-	lwip_hooks_id_started = true;
-}
 
 void
 lwip_hooks_id_split(unsigned self, unsigned n)
 {
-	lwip_hooks_id_start();
 	lwip_hooks_id_n = n > 0 ? n : 1;
 	lwip_hooks_id_self = self < lwip_hooks_id_n ? self : 0;
 }
@@ -181,7 +174,6 @@ sluice_lwip_ip4_id(void)
 {
 	uint32_t size = 0x10000u / lwip_hooks_id_n;
 
-	lwip_hooks_id_start();
 	return (uint16_t)(lwip_hooks_id_self * size + lwip_hooks_id4++ % size);
 }
 
@@ -190,7 +182,6 @@ sluice_lwip_ip6_frag_id(void)
 {
 	uint64_t size = 0x100000000ull / lwip_hooks_id_n;
 
-	lwip_hooks_id_start();
 	return (uint32_t)(lwip_hooks_id_self * size +
 	    lwip_hooks_id6++ % size);
 }
