@@ -145,15 +145,11 @@ dante_ticks() {
 }
 
 # tunnel_ticks: CPU ticks of the tunnel process of the current path and of
-# its children (sluice's workers), 0 for none.
+# its children (sluice's workers: lib.sh cpu_ticks), 0 for none.
 tunnel_ticks() {
-	local p s=0 t
-	[ -n "$TUN_PID" ] || { echo 0; return; }
-	for p in $(tree_pids "$TUN_PID"); do
-		t=$(ticks_of "$p")
-		s=$((s + ${t:-0}))
-	done
-	echo "$s"
+	local t=
+	[ -n "$TUN_PID" ] && t=$(cpu_ticks "$TUN_PID")
+	echo "${t:-0}"
 }
 
 # udp_rcvbuf_errors NS: the namespace's UDP RcvbufErrors counter.

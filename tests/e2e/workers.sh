@@ -540,13 +540,14 @@ case_udp_one_mapping() {
 # it (22 of 8000 datagrams lost, silently, before the fix).
 case_udp_fragments() {
 	need HAVE_DANTE HAVE_ECHO || return
-	local i k lost bad=0 pids=() res dst
+	local i k lost bad=0 pids=() res dst maxdist
+	local knob=/proc/sys/net/ipv4/ipfrag_max_dist
 	sluice_up --upstream "$UP_DANTE" --workers "$NW" || return 1
 	# Two workers write fragments from one source (the echo server) at
 	# once; the client's kernel drops a datagram whose fragments were
 	# more than ipfrag_max_dist (64) of that source's fragments apart, 1
-	# in about 30000 here.  Not sluice's loss: that check off.
-	nst sh -c "echo 0 >/proc/sys/net/ipv4/ipfrag_max_dist" ||
+	# in about 30000 here.  Not sluice's loss: that check off meanwhile.
+	maxdist=$(nst cat "$knob") && nst sh -c "echo 0 >$knob" ||
 		why "cannot set ipfrag_max_dist in the client namespace" || return 1
 	for ((i = 0; i < FRAG_SOCKS; i++)); do
 		dst=$DST_V4
@@ -560,6 +561,9 @@ case_udp_fragments() {
 	for ((i = 0; i < FRAG_SOCKS; i++)); do
 		wait_for $((60 * TF)) pid_gone "${pids[i]}"
 		stop_pid "${pids[i]}" 2
+	done
+	nst sh -c "echo $maxdist >$knob"
+	for ((i = 0; i < FRAG_SOCKS; i++)); do
 		res=$(tail -n 1 "$WORK/frag-$i.log")
 		say "    # socket $i ($([ $((i % 2)) = 1 ] && echo IPv6 || echo IPv4)): $res"
 		[ "$(kv "$res" sent)" = "$FRAG_COUNT" ] || why "socket $i did not send all: $res" || return 1
@@ -569,7 +573,6 @@ case_udp_fragments() {
 			[ "$(kv "$res" $k)" = 0 ] || why "socket $i: $k: $res" || return 1
 		done
 	done
-	nst sh -c "echo 64 >/proc/sys/net/ipv4/ipfrag_max_dist"
 	stats || return 1
 	say "    # client: $(nst nstat -az 2>/dev/null | awk '/Reasm|RcvbufErrors/ && $2 != 0 {printf "%s=%s ", $1, $2}')"
 	say "    # $(st fragments-steered) fragments steered; ${STATS#*; udp }" | cut -c 1-240
