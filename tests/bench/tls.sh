@@ -90,18 +90,12 @@ up() {
 }
 
 # down: stop sluice; sets FULL and RESUMED from its exit lines, summed over
-# the workers (each logs its own upstream's), - if none.
+# the workers (lib.sh tls_stats), - if none.
 down() {
-	local l
 	stop_sluice || say "note: $SLUICE_ERR"
-	l=$(grep -E '[0-9]+ full tls handshakes, [0-9]+ resumed' "$SLUICE_LOG")
-	FULL=$(sed -nE 's/.* ([0-9]+) full tls handshakes.*/\1/p' <<<"$l" |
-		awk '{ s += $1 } END { if (NR) print s }')
-	RESUMED=$(sed -nE 's/.*, ([0-9]+) resumed.*/\1/p' <<<"$l" |
-		awk '{ s += $1 } END { if (NR) print s }')
-	FULL=${FULL:--} RESUMED=${RESUMED:--}
+	FULL=- RESUMED=-
+	if tls_stats; then FULL=$TLS_FULL RESUMED=$TLS_RESUMED; fi
 }
-
 
 # flow_rate: sequential GET / requests, one connection each, in batches of
 # $BATCH per curl process, until $FLOWS requests or $FLOW_TIME seconds.

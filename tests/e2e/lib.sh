@@ -530,6 +530,19 @@ cpu_ticks() {
 		$(tree_pids "$1" | sed 's|.*|/proc/&/stat|') 2>/dev/null
 }
 
+# tls_stats: after stop_sluice (tls.sh, bench/tls.sh), the "N full tls handshakes, M resumed" lines
+# (one per worker), summed.
+TLS_FULL='' TLS_RESUMED=''
+tls_stats() {
+	local l
+	# one line per upstream object at its end: one per worker process
+	l=$(grep -E '[0-9]+ full tls handshakes, [0-9]+ resumed' "$SLUICE_LOG")
+	[ -n "$l" ] || return 1
+	TLS_FULL=$(sed -nE 's/.* ([0-9]+) full tls handshakes.*/\1/p' <<<"$l" | awk '{ s += $1 } END { print s }')
+	TLS_RESUMED=$(sed -nE 's/.*, ([0-9]+) resumed.*/\1/p' <<<"$l" | awk '{ s += $1 } END { print s }')
+	[ -n "$TLS_FULL" ] && [ -n "$TLS_RESUMED" ]
+}
+
 # sluice_stats: ask sluice for a stats line (SIGUSR1) and print it; bounded
 # by 5 s times the suite's time factor TF.
 sluice_stats() {

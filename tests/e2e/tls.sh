@@ -275,19 +275,6 @@ expect_refused() {
 	REFUSED_LINE=$(head -n 1 <<<"$lines")
 }
 
-# tls_stats: after stop_sluice, the "N full tls handshakes, M resumed" lines
-# (one per worker), summed.
-TLS_FULL='' TLS_RESUMED=''
-tls_stats() {
-	local l
-	# one line per upstream object at its end: one per worker process
-	l=$(grep -E '[0-9]+ full tls handshakes, [0-9]+ resumed' "$SLUICE_LOG")
-	[ -n "$l" ] || return 1
-	TLS_FULL=$(sed -nE 's/.* ([0-9]+) full tls handshakes.*/\1/p' <<<"$l" | awk '{ s += $1 } END { print s }')
-	TLS_RESUMED=$(sed -nE 's/.*, ([0-9]+) resumed.*/\1/p' <<<"$l" | awk '{ s += $1 } END { print s }')
-	[ -n "$TLS_FULL" ] && [ -n "$TLS_RESUMED" ]
-}
-
 # ---- the cases ------------------------------------------------------------------
 
 UP_TLS=socks5+tls://$U_V4:$PORT_TLS
